@@ -1,0 +1,110 @@
+//! Peer-to-peer online play for Bevy games, with no game server.
+//!
+//! One player hosts: their app is the authority (`bevy_replicon`'s listen
+//! server) and a player too. Up to five friends join with a 6-character share
+//! code or a link, over WebRTC data channels, native and in the browser. Every
+//! client ships its input to the host each `FixedUpdate` tick; the host runs
+//! the game and replicates the state back. A small signaling server
+//! (`bevy_p2p_signaling`, in `matchbox_server/`) only introduces peers.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_p2p_multiplayer::prelude::*;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
+//! struct Move(Vec2);
+//!
+//! fn main() {
+//!     App::new()
+//!         .add_plugins((MinimalPlugins, P2pMultiplayerPlugin))
+//!         .add_player_input::<Move>()
+//!         .add_systems(FixedUpdate, move_players.in_set(GameplaySystems).run_if(is_host))
+//!         .run();
+//! }
+//!
+//! fn move_players(inputs: Res<PlayerInputs<Move>>, players: Query<&Player>) {
+//!     for player in &players {
+//!         let _wanted = inputs.get(player.slot);
+//!     }
+//! }
+//! ```
+//!
+//! # Layers
+//!
+//! - [`lobby`]: the room API of the signaling server: host, join, leave.
+//! - [`session`]: role, slots, status, the host-away countdown, reconnects.
+//! - [`input`]: per-player inputs, shipped each tick, applied per slot.
+//! - [`transport`]: links between peers as byte queues ([`WebRtcLinks`] or
+//!   [`MemoryLinks`]), and the `bevy_replicon` backend over them.
+//!
+//! [`WebRtcLinks`]: transport::WebRtcLinks
+//! [`MemoryLinks`]: transport::MemoryLinks
+
+pub mod common_conditions;
+pub mod input;
+pub mod lobby;
+pub mod role;
+pub mod session;
+pub mod settings;
+pub mod share_code;
+pub mod transport;
+
+use bevy::{app::PluginGroupBuilder, prelude::*, state::app::StatesPlugin};
+use bevy_replicon::prelude::*;
+
+pub use settings::P2pSettings;
+
+/// Everything a game needs, in one import.
+pub mod prelude {
+    pub use crate::{
+        P2pMultiplayerPlugin,
+        common_conditions::{gameplay_running, in_game, is_client, is_host},
+        input::{InputAppExt, InputSystems, LocalInput, PlayerInputs},
+        lobby::LobbyRequest,
+        role::Role,
+        session::{
+            EndReason, GameEnded, GamePhase, GameplaySystems, HostLost, HostReturned, JoinFailed,
+            JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerSlot, Roster,
+            RosterEntry, Session, SessionStatus,
+        },
+        settings::{IceServer, P2pSettings},
+        share_code::ShareCode,
+    };
+    pub use bevy_replicon::prelude::{AppRuleExt, Replicated};
+}
+
+/// Host-authoritative online play for 2-6 players: add it to your app.
+///
+/// Settings come from the [`P2pSettings`] resource; insert it before adding
+/// the plugin to change the defaults. The group holds `bevy_replicon`'s plugins
+/// (unless the app added them already), the transport bridge, the session and
+/// the lobby; each can be disabled like any plugin group member.
+pub struct P2pMultiplayerPlugin;
+
+impl PluginGroup for P2pMultiplayerPlugin {
+    fn build(self) -> PluginGroupBuilder {
+        PluginGroupBuilder::start::<Self>()
+            .add(CorePlugin)
+            .add_group(RepliconPlugins)
+            .add(transport::bridge::TransportBridgePlugin)
+            .add(session::SessionPlugin)
+            .add(lobby::LobbyPlugin)
+    }
+}
+
+/// Settings, the fixed tick rate and the link factory; Bevy's states when the
+/// app has none yet (replicon needs them, `MinimalPlugins` lacks them).
+pub struct CorePlugin;
+
+impl Plugin for CorePlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<StatesPlugin>() {
+            app.add_plugins(StatesPlugin);
+        }
+        app.init_resource::<P2pSettings>()
+            .init_resource::<transport::LinkFactory>();
+        let hz = app.world().resource::<P2pSettings>().tick_hz;
+        app.insert_resource(Time::<Fixed>::from_hz(hz));
+    }
+}

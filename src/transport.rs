@@ -1,0 +1,127 @@
+//! Links between peers, seen as byte queues.
+//!
+//! A [`PeerLinks`] implementation moves opaque packets to and from other
+//! peers. Two exist: [`WebRtcLinks`] over matchbox data channels (the real
+//! thing, native and browser), and [`MemoryLinks`] in one process with a
+//! seeded link conditioner (the deterministic test tier). Nothing above this
+//! module touches a socket: [`bridge`] turns link events into `bevy_replicon`'s
+//! queues and states, and answers pings to measure round-trip time.
+
+pub mod bridge;
+pub mod conditioner;
+pub mod memory;
+pub mod packet;
+pub mod webrtc;
+
+use core::{fmt, time::Duration};
+
+use bevy::prelude::*;
+use bytes::Bytes;
+pub use matchbox_socket::PeerId;
+
+pub use conditioner::LinkConditions;
+pub use memory::{MemoryLinks, MemoryNetwork};
+pub use webrtc::WebRtcLinks;
+
+/// How a packet travels.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum Delivery {
+    /// Retransmitted until it arrives, in order.
+    Reliable,
+    /// Sent once; may be lost, duplicated or reordered.
+    Unreliable,
+}
+
+/// Something that happened on the links since the last poll.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum LinkEvent {
+    /// A peer's link is up: packets can flow both ways.
+    Connected(PeerId),
+    /// A peer's link is down for good.
+    Disconnected(PeerId),
+    /// A packet arrived.
+    Received {
+        /// The peer it came from, as the link saw it (never from the payload).
+        from: PeerId,
+        /// The channel it came on.
+        delivery: Delivery,
+        /// The payload.
+        packet: Bytes,
+    },
+    /// The links are gone: the signaling connection closed or the message
+    /// loop ended. No further events follow.
+    Closed(LinkClosed),
+}
+
+/// Why the links closed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum LinkClosed {
+    /// The signaling server refused us or could not be reached.
+    Signaling(String),
+    /// The WebRTC stack failed; the text says how.
+    Failed(String),
+    /// The links were closed on purpose from this side.
+    Local,
+}
+
+impl fmt::Display for LinkClosed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkClosed::Signaling(why) => write!(f, "signaling connection lost: {why}"),
+            LinkClosed::Failed(why) => write!(f, "peer-to-peer links failed: {why}"),
+            LinkClosed::Local => f.write_str("closed by this peer"),
+        }
+    }
+}
+
+/// A packet could not be queued: the peer or the links are gone.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct LinkDown;
+
+/// Packet links to other peers: the only thing a messaging backend needs.
+///
+/// Implementations never panic on a closed channel or a vanished peer: they
+/// report [`LinkEvent::Closed`] or [`LinkDown`] instead.
+pub trait PeerLinks: Send + Sync + 'static {
+    /// This peer's id, once the signaling server has assigned it.
+    fn local_id(&mut self) -> Option<PeerId>;
+
+    /// Appends what happened since the last call. `now` is the app's real
+    /// time, which the in-memory links use as their clock.
+    fn poll(&mut self, now: Duration, events: &mut Vec<LinkEvent>);
+
+    /// Queues a packet for one peer.
+    fn send(&mut self, to: PeerId, delivery: Delivery, packet: Bytes) -> Result<(), LinkDown>;
+}
+
+/// The links of this app, inserted by the lobby (or a test) and removed when
+/// the session ends. Dropping it closes every link.
+#[derive(Resource, Deref, DerefMut)]
+pub struct Transport(pub Box<dyn PeerLinks>);
+
+impl Transport {
+    /// Wraps any [`PeerLinks`].
+    pub fn new(links: impl PeerLinks) -> Self {
+        Self(Box::new(links))
+    }
+}
+
+/// Opens the links of a room: given the room's websocket URL (with the host
+/// token when hosting) and the settings, returns the app's [`Transport`].
+///
+/// The default opens [`WebRtcLinks`]. The deterministic tests replace it with
+/// one that joins a [`MemoryNetwork`], so the lobby and the host's reconnect
+/// run the same code over in-memory links.
+#[derive(Resource)]
+pub struct LinkFactory(pub OpenLinks);
+
+/// The function behind a [`LinkFactory`].
+pub type OpenLinks = Box<dyn Fn(&str, &crate::P2pSettings) -> Transport + Send + Sync>;
+
+impl Default for LinkFactory {
+    fn default() -> Self {
+        Self(Box::new(|room_url, settings| {
+            Transport::new(WebRtcLinks::open(room_url, &settings.ice_servers))
+        }))
+    }
+}

@@ -1,0 +1,859 @@
+//! The room registry: codes, seats and each room's life, with no sockets in sight.
+//!
+//! Everything here is plain data driven by explicit `now` instants, so the
+//! state machine is unit-tested without a network or a clock. The websocket
+//! side ([`crate::topology`]) turns the returned [`Effect`]s into messages.
+//!
+//! A connection goes through two steps. Before the websocket upgrade,
+//! [`Registry::reserve`] checks the code, the token and the capacity and holds
+//! a seat under a [`Ticket`], so that concurrent joins can never overfill a
+//! room. Once the websocket is up and has its peer id, [`Registry::join`]
+//! turns the ticket into a seat. A ticket that never gets there (the upgrade
+//! failed) is released by [`Registry::tick`] after [`RESERVATION_TIMEOUT`].
+
+use crate::code;
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fmt,
+    hash::Hash,
+    time::{Duration, Instant},
+};
+use tracing::{debug, info};
+
+/// How long a seat stays held for an accepted upgrade whose websocket never started.
+pub(crate) const RESERVATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Attempts at drawing a code that no live room uses before giving up.
+const CODE_ATTEMPTS: usize = 64;
+
+/// Body of `201` for `POST /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedRoom {
+    /// The share code players join with.
+    pub code: String,
+    /// Secret that lets a websocket take the host seat (`?host_token=...`) and
+    /// authorizes `POST /api/rooms/{code}/start`.
+    pub host_token: String,
+    /// Players the room holds, host included.
+    pub capacity: usize,
+}
+
+/// Body of `200` for `GET /api/rooms/{code}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room's share code, canonical (upper case).
+    pub code: String,
+    /// Connected players, host included.
+    pub players: usize,
+    /// Players the room holds, host included.
+    pub capacity: usize,
+    /// Whether a websocket holds the host seat right now.
+    pub host_connected: bool,
+    /// Where the room is in its life.
+    pub state: RoomState,
+}
+
+/// Where a room is in its life, as the HTTP API reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomState {
+    /// Players gather; the host has not started the game.
+    Waiting,
+    /// The host started the game (`POST /api/rooms/{code}/start`).
+    Playing,
+    /// The host had connected and its seat is empty now; the room closes when
+    /// the grace period ends unless the host comes back. Wins over the others.
+    HostAway,
+}
+
+/// Why a request about a room is refused. [`RoomError::as_str`] is the
+/// `error` field of the JSON body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomError {
+    /// The code is not 6 characters of [`code::ALPHABET`] (any case).
+    InvalidCode,
+    /// No live room has this code.
+    RoomNotFound,
+    /// Every client seat is taken or reserved.
+    RoomFull,
+    /// The host token is missing or wrong.
+    BadHostToken,
+    /// A websocket already holds (or is about to take) the host seat.
+    HostSeatTaken,
+    /// This TCP connection already has an upgrade in flight.
+    Busy,
+    /// The server could not draw randomness or a free code.
+    Internal,
+}
+
+impl RoomError {
+    /// The machine-readable name sent as `{"error": "..."}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomError::InvalidCode => "invalid_code",
+            RoomError::RoomNotFound => "room_not_found",
+            RoomError::RoomFull => "room_full",
+            RoomError::BadHostToken => "bad_host_token",
+            RoomError::HostSeatTaken => "host_seat_taken",
+            RoomError::Busy => "busy",
+            RoomError::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for RoomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for RoomError {}
+
+impl From<code::InvalidCode> for RoomError {
+    fn from(_: code::InvalidCode) -> Self {
+        RoomError::InvalidCode
+    }
+}
+
+/// The limits every room is created with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    /// Players per room, host included (at least 1).
+    pub(crate) capacity: usize,
+    /// How long the host seat is kept for a host that dropped.
+    pub(crate) host_grace: Duration,
+    /// How long a room with nobody connected lives.
+    pub(crate) idle_expiry: Duration,
+}
+
+/// Which seat a websocket holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// The room's authoritative player; came with the host token.
+    Host,
+    /// Any other player.
+    Client,
+}
+
+/// A seat held between the upgrade check and the websocket's start.
+pub(crate) type Ticket = u64;
+
+/// Something the websocket side must do after a registry change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Effect<P> {
+    /// Send `NewPeer(client)` to `host`: in matchbox the peer that hears
+    /// `NewPeer` makes the WebRTC offer, and the host is the one who offers.
+    Introduce {
+        /// Receives the event.
+        host: P,
+        /// The peer it should connect to.
+        client: P,
+    },
+    /// Send `PeerLeft(peer)` to `to`.
+    Left {
+        /// Receives the event.
+        to: P,
+        /// The peer that left.
+        peer: P,
+    },
+    /// Close this peer's websocket: its room is gone.
+    Close(P),
+}
+
+/// The host seat's three states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostSeat<P> {
+    /// Created, the host has not connected yet: clients may wait.
+    NeverConnected,
+    /// A websocket with the token holds the seat.
+    Connected(P),
+    /// The host dropped at `since`; the room closes at `since + host_grace`.
+    Away { since: Instant },
+}
+
+#[derive(Debug)]
+struct Room<P> {
+    host_token: String,
+    host: HostSeat<P>,
+    /// Connected clients in join order.
+    clients: Vec<P>,
+    /// A host ticket is outstanding.
+    host_reserved: bool,
+    /// Client tickets outstanding: they count against capacity.
+    clients_reserved: usize,
+    started: bool,
+    /// Creation, or the last time the room became empty. Only read while the
+    /// room is empty.
+    idle_since: Instant,
+}
+
+impl<P: Copy + Eq> Room<P> {
+    fn players(&self) -> usize {
+        self.clients.len() + usize::from(matches!(self.host, HostSeat::Connected(_)))
+    }
+
+    fn is_unused(&self) -> bool {
+        self.players() == 0 && !self.host_reserved && self.clients_reserved == 0
+    }
+
+    fn state(&self) -> RoomState {
+        match (self.host, self.started) {
+            (HostSeat::Away { .. }, _) => RoomState::HostAway,
+            (_, true) => RoomState::Playing,
+            (_, false) => RoomState::Waiting,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Reservation {
+    code: String,
+    role: Role,
+    since: Instant,
+}
+
+/// Every live room and every seated peer, generic over the peer id so tests
+/// can use small integers.
+#[derive(Debug)]
+pub(crate) struct Registry<P> {
+    settings: Settings,
+    rooms: HashMap<String, Room<P>>,
+    /// Seated peer -> its room's code.
+    seats: HashMap<P, String>,
+    tickets: HashMap<Ticket, Reservation>,
+    next_ticket: Ticket,
+}
+
+impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
+    /// An empty registry whose rooms all get `settings`.
+    pub(crate) fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            rooms: HashMap::new(),
+            seats: HashMap::new(),
+            tickets: HashMap::new(),
+            next_ticket: 0,
+        }
+    }
+
+    /// Opens a room with a code no live room uses.
+    ///
+    /// `fresh_code` and `fresh_token` supply randomness (the OS CSPRNG in the
+    /// server, fixed values in tests).
+    pub(crate) fn create(
+        &mut self,
+        now: Instant,
+        mut fresh_code: impl FnMut() -> Result<String, RoomError>,
+        host_token: String,
+    ) -> Result<CreatedRoom, RoomError> {
+        for _ in 0..CODE_ATTEMPTS {
+            let code = fresh_code()?;
+            let Entry::Vacant(slot) = self.rooms.entry(code.clone()) else {
+                continue;
+            };
+            slot.insert(Room {
+                host_token: host_token.clone(),
+                host: HostSeat::NeverConnected,
+                clients: Vec::new(),
+                host_reserved: false,
+                clients_reserved: 0,
+                started: false,
+                idle_since: now,
+            });
+            info!(code, rooms = self.rooms.len(), "room created");
+            return Ok(CreatedRoom {
+                code,
+                host_token,
+                capacity: self.settings.capacity,
+            });
+        }
+        Err(RoomError::Internal)
+    }
+
+    /// What `GET /api/rooms/{code}` reports. `code` may be user input.
+    pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, RoomError> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get(&code).ok_or(RoomError::RoomNotFound)?;
+        Ok(RoomInfo {
+            players: room.players(),
+            capacity: self.settings.capacity,
+            host_connected: matches!(room.host, HostSeat::Connected(_)),
+            state: room.state(),
+            code,
+        })
+    }
+
+    /// Marks the room as playing, if `host_token` is the room's.
+    pub(crate) fn start(&mut self, code: &str, host_token: Option<&str>) -> Result<(), RoomError> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get_mut(&code).ok_or(RoomError::RoomNotFound)?;
+        if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
+            return Err(RoomError::BadHostToken);
+        }
+        if !room.started {
+            room.started = true;
+            info!(code, players = room.players(), "game started");
+        }
+        Ok(())
+    }
+
+    /// Holds a seat for a websocket about to open: the host seat when a token
+    /// is given, else a client seat. `code` may be user input.
+    pub(crate) fn reserve(
+        &mut self,
+        code: &str,
+        host_token: Option<&str>,
+        now: Instant,
+    ) -> Result<Ticket, RoomError> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get_mut(&code).ok_or(RoomError::RoomNotFound)?;
+        let role = match host_token {
+            Some(token) => {
+                if !crate::token::matches(token, &room.host_token) {
+                    return Err(RoomError::BadHostToken);
+                }
+                if room.host_reserved || matches!(room.host, HostSeat::Connected(_)) {
+                    return Err(RoomError::HostSeatTaken);
+                }
+                room.host_reserved = true;
+                Role::Host
+            }
+            None => {
+                // The host seat is never given to a client: clients get the rest.
+                let client_seats = self.settings.capacity.saturating_sub(1);
+                if room.clients.len() + room.clients_reserved >= client_seats {
+                    return Err(RoomError::RoomFull);
+                }
+                room.clients_reserved += 1;
+                Role::Client
+            }
+        };
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        self.tickets.insert(
+            ticket,
+            Reservation {
+                code,
+                role,
+                since: now,
+            },
+        );
+        Ok(ticket)
+    }
+
+    /// Gives back a ticket's seat without joining.
+    #[cfg(test)]
+    pub(crate) fn cancel(&mut self, ticket: Ticket, now: Instant) {
+        if let Some(reservation) = self.tickets.remove(&ticket) {
+            self.release(&reservation, now);
+        }
+    }
+
+    /// Whether a ticket still holds its seat.
+    pub(crate) fn has_ticket(&self, ticket: Ticket) -> bool {
+        self.tickets.contains_key(&ticket)
+    }
+
+    fn release(&mut self, reservation: &Reservation, now: Instant) {
+        let Some(room) = self.rooms.get_mut(&reservation.code) else {
+            return;
+        };
+        match reservation.role {
+            Role::Host => room.host_reserved = false,
+            Role::Client => room.clients_reserved = room.clients_reserved.saturating_sub(1),
+        }
+        if room.is_unused() {
+            room.idle_since = now;
+        }
+    }
+
+    /// Seats `peer` with the seat `ticket` held, in room `code` (the
+    /// websocket's path, which must name the ticket's room).
+    ///
+    /// Returns the room's canonical code, the seat, and the introductions to send.
+    pub(crate) fn join(
+        &mut self,
+        ticket: Ticket,
+        peer: P,
+        code: &str,
+        now: Instant,
+    ) -> Result<(String, Role, Vec<Effect<P>>), RoomError> {
+        let reservation = self
+            .tickets
+            .remove(&ticket)
+            .ok_or(RoomError::RoomNotFound)?;
+        if code::normalize(code).as_deref() != Ok(reservation.code.as_str())
+            || self.seats.contains_key(&peer)
+        {
+            // Cannot happen with matchbox's handler; refuse rather than seat a peer twice.
+            self.release(&reservation, now);
+            return Err(RoomError::Busy);
+        }
+        let Some(room) = self.rooms.get_mut(&reservation.code) else {
+            return Err(RoomError::RoomNotFound);
+        };
+        let mut effects = Vec::new();
+        match reservation.role {
+            Role::Host => {
+                room.host_reserved = false;
+                let back = matches!(room.host, HostSeat::Away { .. });
+                room.host = HostSeat::Connected(peer);
+                // A returning host gets every waiting client again, so the
+                // WebRTC links can be rebuilt from its side.
+                effects.extend(
+                    room.clients
+                        .iter()
+                        .map(|&client| Effect::Introduce { host: peer, client }),
+                );
+                info!(
+                    code = reservation.code,
+                    %peer,
+                    players = room.players(),
+                    capacity = self.settings.capacity,
+                    "{}",
+                    if back { "host back" } else { "host joined" }
+                );
+            }
+            Role::Client => {
+                room.clients_reserved = room.clients_reserved.saturating_sub(1);
+                room.clients.push(peer);
+                if let HostSeat::Connected(host) = room.host {
+                    effects.push(Effect::Introduce { host, client: peer });
+                }
+                info!(
+                    code = reservation.code,
+                    %peer,
+                    players = room.players(),
+                    capacity = self.settings.capacity,
+                    "client joined"
+                );
+            }
+        }
+        self.seats.insert(peer, reservation.code.clone());
+        Ok((reservation.code, reservation.role, effects))
+    }
+
+    /// Frees `peer`'s seat (its websocket ended) and says who must hear of it.
+    pub(crate) fn leave(&mut self, peer: P, now: Instant) -> Vec<Effect<P>> {
+        let Some(code) = self.seats.remove(&peer) else {
+            // Already gone: its room closed and kicked it.
+            return Vec::new();
+        };
+        let Some(room) = self.rooms.get_mut(&code) else {
+            return Vec::new();
+        };
+        let mut effects = Vec::new();
+        if room.host == HostSeat::Connected(peer) {
+            room.host = HostSeat::Away { since: now };
+            effects.extend(
+                room.clients
+                    .iter()
+                    .map(|&client| Effect::Left { to: client, peer }),
+            );
+            info!(
+                code,
+                %peer,
+                players = room.players(),
+                grace_secs = self.settings.host_grace.as_secs_f32(),
+                "host away"
+            );
+        } else {
+            room.clients.retain(|&client| client != peer);
+            if let HostSeat::Connected(host) = room.host {
+                effects.push(Effect::Left { to: host, peer });
+            }
+            info!(code, %peer, players = room.players(), "client left");
+        }
+        if room.is_unused() {
+            room.idle_since = now;
+        }
+        effects
+    }
+
+    /// Whether `from` may signal `to`: only between a room's host and one of
+    /// its own clients, in either direction.
+    pub(crate) fn may_signal(&self, from: P, to: P) -> bool {
+        let (Some(from_room), Some(to_room)) = (self.seats.get(&from), self.seats.get(&to)) else {
+            return false;
+        };
+        if from_room != to_room {
+            return false;
+        }
+        let Some(room) = self.rooms.get(from_room) else {
+            return false;
+        };
+        let HostSeat::Connected(host) = room.host else {
+            return false;
+        };
+        (from == host) != (to == host)
+    }
+
+    /// Runs the clocks: releases stale tickets, closes rooms whose host did
+    /// not come back within the grace, and removes rooms unused for the idle
+    /// expiry. Returns the websockets to close.
+    pub(crate) fn tick(&mut self, now: Instant) -> Vec<Effect<P>> {
+        let stale: Vec<Ticket> = self
+            .tickets
+            .iter()
+            .filter(|(_, reservation)| now.duration_since(reservation.since) >= RESERVATION_TIMEOUT)
+            .map(|(&ticket, _)| ticket)
+            .collect();
+        for ticket in stale {
+            if let Some(reservation) = self.tickets.remove(&ticket) {
+                debug!(
+                    code = reservation.code,
+                    "releasing a seat whose websocket never started"
+                );
+                self.release(&reservation, now);
+            }
+        }
+
+        let Settings {
+            host_grace,
+            idle_expiry,
+            ..
+        } = self.settings;
+        let mut effects = Vec::new();
+        let mut gone = Vec::new();
+        for (code, room) in &self.rooms {
+            if let HostSeat::Away { since } = room.host
+                && now.duration_since(since) >= host_grace
+            {
+                info!(
+                    code,
+                    clients = room.clients.len(),
+                    "room closed: host did not come back"
+                );
+                effects.extend(room.clients.iter().map(|&client| Effect::Close(client)));
+                gone.push(code.clone());
+            } else if room.is_unused() && now.duration_since(room.idle_since) >= idle_expiry {
+                info!(code, "room expired: unused");
+                gone.push(code.clone());
+            }
+        }
+        for code in gone {
+            if let Some(room) = self.rooms.remove(&code) {
+                for client in room.clients {
+                    self.seats.remove(&client);
+                }
+            }
+            // Tickets of the gone room fail at `join`; drop them now.
+            self.tickets
+                .retain(|_, reservation| reservation.code != code);
+        }
+        effects
+    }
+
+    /// Live rooms.
+    #[cfg(test)]
+    pub(crate) fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+    fn settings() -> Settings {
+        Settings {
+            capacity: 3,
+            host_grace: Duration::from_secs(30),
+            idle_expiry: Duration::from_secs(3600),
+        }
+    }
+
+    fn registry_with_room(now: Instant) -> (Registry<u32>, String) {
+        let mut registry = Registry::new(settings());
+        let created = registry
+            .create(now, || Ok("ABC234".to_owned()), TOKEN.to_owned())
+            .expect("room");
+        (registry, created.code)
+    }
+
+    fn seat(
+        registry: &mut Registry<u32>,
+        code: &str,
+        token: Option<&str>,
+        peer: u32,
+        now: Instant,
+    ) -> Vec<Effect<u32>> {
+        let ticket = registry.reserve(code, token, now).expect("reserve");
+        registry.join(ticket, peer, code, now).expect("join").2
+    }
+
+    #[test]
+    fn codes_stay_unique() {
+        let now = Instant::now();
+        let mut registry: Registry<u32> = Registry::new(settings());
+        let mut draws = ["AAAAAA", "AAAAAA", "BBBBBB"].into_iter();
+        let first = registry.create(
+            now,
+            || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
+            TOKEN.into(),
+        );
+        let second = registry.create(
+            now,
+            || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
+            TOKEN.into(),
+        );
+        assert_eq!(first.map(|c| c.code), Ok("AAAAAA".to_owned()));
+        assert_eq!(second.map(|c| c.code), Ok("BBBBBB".to_owned()));
+        // A generator stuck on a taken code gives up instead of looping.
+        let stuck = registry.create(now, || Ok("AAAAAA".to_owned()), TOKEN.into());
+        assert_eq!(stuck, Err(RoomError::Internal));
+    }
+
+    #[test]
+    fn reserve_checks_code_token_and_capacity() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        assert_eq!(
+            registry.reserve("ABC12", None, now),
+            Err(RoomError::InvalidCode)
+        );
+        assert_eq!(
+            registry.reserve("ZZZZZZ", None, now),
+            Err(RoomError::RoomNotFound)
+        );
+        assert_eq!(
+            registry.reserve(&code, Some("nope"), now),
+            Err(RoomError::BadHostToken)
+        );
+        // Lower case and whitespace are accepted.
+        assert!(registry.reserve(" abc234 ", None, now).is_ok());
+        assert!(registry.reserve(&code, None, now).is_ok());
+        // Capacity 3 = host + 2 clients; reservations count.
+        assert_eq!(registry.reserve(&code, None, now), Err(RoomError::RoomFull));
+        // The host seat is separate.
+        let host = registry
+            .reserve(&code, Some(TOKEN), now)
+            .expect("host seat");
+        assert_eq!(
+            registry.reserve(&code, Some(TOKEN), now),
+            Err(RoomError::HostSeatTaken)
+        );
+        registry.cancel(host, now);
+        assert!(registry.reserve(&code, Some(TOKEN), now).is_ok());
+    }
+
+    #[test]
+    fn host_is_introduced_to_clients_in_either_order() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        // A client waits before the host ever connects.
+        assert!(seat(&mut registry, &code, None, 10, now).is_empty());
+        assert_eq!(
+            seat(&mut registry, &code, Some(TOKEN), 1, now),
+            vec![Effect::Introduce {
+                host: 1,
+                client: 10
+            }]
+        );
+        assert_eq!(
+            seat(&mut registry, &code, None, 11, now),
+            vec![Effect::Introduce {
+                host: 1,
+                client: 11
+            }]
+        );
+        let info = registry.info(&code).expect("info");
+        assert_eq!(
+            (info.players, info.host_connected, info.state),
+            (3, true, RoomState::Waiting)
+        );
+    }
+
+    #[test]
+    fn signals_only_between_host_and_own_clients() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        let other = registry
+            .create(now, || Ok("XYZ789".to_owned()), TOKEN.to_owned())
+            .expect("room")
+            .code;
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 10, now);
+        seat(&mut registry, &code, None, 11, now);
+        seat(&mut registry, &other, Some(TOKEN), 2, now);
+        seat(&mut registry, &other, None, 20, now);
+        assert!(registry.may_signal(1, 10));
+        assert!(registry.may_signal(10, 1));
+        assert!(!registry.may_signal(10, 11), "client to client");
+        assert!(!registry.may_signal(10, 2), "to another room's host");
+        assert!(!registry.may_signal(1, 20), "to another room's client");
+        assert!(!registry.may_signal(1, 1), "to itself");
+        assert!(!registry.may_signal(10, 99), "to nobody");
+    }
+
+    #[test]
+    fn host_away_then_back_within_grace() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        seat(&mut registry, &code, Some(TOKEN), 1, start);
+        seat(&mut registry, &code, None, 10, start);
+        seat(&mut registry, &code, None, 11, start);
+        registry.start(&code, Some(TOKEN)).expect("start");
+        assert_eq!(
+            registry.info(&code).map(|i| i.state),
+            Ok(RoomState::Playing)
+        );
+
+        let dropped = start + Duration::from_secs(1);
+        assert_eq!(
+            registry.leave(1, dropped),
+            vec![
+                Effect::Left { to: 10, peer: 1 },
+                Effect::Left { to: 11, peer: 1 }
+            ]
+        );
+        let info = registry.info(&code).expect("info");
+        assert_eq!(
+            (info.players, info.host_connected, info.state),
+            (2, false, RoomState::HostAway)
+        );
+        assert!(!registry.may_signal(10, 1), "the old host id is dead");
+
+        let back = dropped + Duration::from_secs(29);
+        assert!(registry.tick(back).is_empty());
+        assert_eq!(
+            seat(&mut registry, &code, Some(TOKEN), 2, back),
+            vec![
+                Effect::Introduce {
+                    host: 2,
+                    client: 10
+                },
+                Effect::Introduce {
+                    host: 2,
+                    client: 11
+                }
+            ]
+        );
+        assert_eq!(
+            registry.info(&code).map(|i| i.state),
+            Ok(RoomState::Playing)
+        );
+        // The grace clock is off again.
+        assert!(registry.tick(back + Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn grace_expiry_closes_the_room_and_kicks_clients() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        seat(&mut registry, &code, Some(TOKEN), 1, start);
+        seat(&mut registry, &code, None, 10, start);
+        registry.leave(1, start);
+        assert!(registry.tick(start + Duration::from_secs(29)).is_empty());
+        assert_eq!(
+            registry.tick(start + Duration::from_secs(30)),
+            vec![Effect::Close(10)]
+        );
+        assert_eq!(registry.info(&code), Err(RoomError::RoomNotFound));
+        // The kicked client's own disconnect finds nothing to do.
+        assert!(
+            registry
+                .leave(10, start + Duration::from_secs(31))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn leaving_client_frees_its_seat_and_tells_the_host() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 10, now);
+        seat(&mut registry, &code, None, 11, now);
+        assert_eq!(registry.reserve(&code, None, now), Err(RoomError::RoomFull));
+        assert_eq!(
+            registry.leave(10, now),
+            vec![Effect::Left { to: 1, peer: 10 }]
+        );
+        assert!(registry.reserve(&code, None, now).is_ok());
+    }
+
+    #[test]
+    fn idle_rooms_expire_but_occupied_ones_never() {
+        let start = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut registry: Registry<u32> = Registry::new(settings());
+        registry
+            .create(start, || Ok("AAAAAA".to_owned()), TOKEN.into())
+            .expect("room");
+        registry
+            .create(start, || Ok("BBBBBB".to_owned()), TOKEN.into())
+            .expect("room");
+        seat(&mut registry, "BBBBBB", None, 10, start);
+        assert!(
+            registry
+                .tick(start + hour - Duration::from_millis(1))
+                .is_empty()
+        );
+        assert_eq!(registry.room_count(), 2);
+        registry.tick(start + hour);
+        assert_eq!(registry.info("AAAAAA"), Err(RoomError::RoomNotFound));
+        // Occupied for days: still there.
+        registry.tick(start + hour * 48);
+        assert!(registry.info("BBBBBB").is_ok());
+        // Empty from now on: the clock starts at the last disconnect.
+        let left = start + hour * 48;
+        registry.leave(10, left);
+        registry.tick(left + hour - Duration::from_millis(1));
+        assert!(registry.info("BBBBBB").is_ok());
+        registry.tick(left + hour);
+        assert_eq!(registry.room_count(), 0);
+    }
+
+    #[test]
+    fn stale_tickets_release_their_seat() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        let first = registry.reserve(&code, None, start).expect("seat");
+        registry.reserve(&code, None, start).expect("seat");
+        assert_eq!(
+            registry.reserve(&code, None, start),
+            Err(RoomError::RoomFull)
+        );
+        registry.tick(start + RESERVATION_TIMEOUT);
+        assert!(!registry.has_ticket(first));
+        assert!(
+            registry
+                .reserve(&code, None, start + RESERVATION_TIMEOUT)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn start_needs_the_token() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        assert_eq!(registry.start(&code, None), Err(RoomError::BadHostToken));
+        assert_eq!(
+            registry.start(&code, Some("x")),
+            Err(RoomError::BadHostToken)
+        );
+        assert_eq!(
+            registry.start("nope!!", Some(TOKEN)),
+            Err(RoomError::InvalidCode)
+        );
+        assert_eq!(registry.start(&code, Some(TOKEN)), Ok(()));
+    }
+
+    #[test]
+    fn join_refuses_a_path_that_is_not_the_tickets_room() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        let ticket = registry.reserve(&code, None, now).expect("seat");
+        assert_eq!(
+            registry.join(ticket, 10, "XYZ789", now).map(|j| j.1),
+            Err(RoomError::Busy)
+        );
+        // The seat is free again.
+        assert!(registry.reserve(&code, None, now).is_ok());
+        assert!(registry.reserve(&code, None, now).is_ok());
+    }
+}

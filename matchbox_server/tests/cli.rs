@@ -1,0 +1,62 @@
+//! The binary: flags, and the `listening on` line scripts wait for.
+
+use std::{process::Stdio, time::Duration};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::Command,
+    time::timeout,
+};
+
+#[tokio::test]
+async fn binary_prints_listening_on_its_real_address() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
+        .args(["--bind", "127.0.0.1:0", "--capacity", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a line in time")
+        .expect("read stdout")
+        .expect("a line before EOF");
+    let addr: std::net::SocketAddr = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .parse()
+        .expect("an ip:port");
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0);
+
+    // It really listens there, with the capacity from the flag.
+    let created = timeout(Duration::from_secs(5), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        response
+    })
+    .await
+    .expect("answer in time");
+    assert!(created.starts_with("HTTP/1.1 201"), "{created}");
+    assert!(created.contains("\"capacity\":4"), "{created}");
+
+    child.kill().await.expect("kill");
+}
+
+#[test]
+fn bad_flags_exit_with_usage() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
+        .args(["--capacity", "zero"])
+        .output()
+        .expect("run the server binary");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
+}

@@ -1,0 +1,554 @@
+//! The signaling server end to end: real HTTP and websocket clients against
+//! `serve()` on `127.0.0.1:0`, with short grace and expiry clocks.
+
+#[path = "support/client.rs"]
+mod client;
+
+use bevy_p2p_signaling::{ServerConfig, code};
+use client::*;
+use matchbox_protocol::JsonPeerEvent;
+use serde_json::json;
+use std::{collections::HashSet, time::Duration};
+use tokio::time::{Instant, sleep, timeout};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Polls `GET /api/rooms/{code}` until it answers `status`, within [`WAIT`].
+async fn wait_for_status(addr: std::net::SocketAddr, code: &str, status: u16) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if room_info(addr, code).await.0 == status {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{code} never answered {status}");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn healthz_answers() {
+    let server = start(test_config()).await;
+    let response = http(server.local_addr(), "GET", "/healthz", &[]).await;
+    assert_eq!(response.status, 200);
+}
+
+#[tokio::test]
+async fn codes_are_valid_and_distinct() {
+    let server = start(test_config()).await;
+    let mut codes = HashSet::new();
+    for _ in 0..200 {
+        let room = create_room(server.local_addr()).await;
+        assert!(code::is_canonical(&room.code), "{}", room.code);
+        assert_eq!(room.capacity, 6);
+        assert!(room.host_token.len() >= 32, "token too short");
+        assert!(codes.insert(room.code), "duplicate code");
+    }
+}
+
+#[tokio::test]
+async fn room_info_and_code_forms() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+
+    let (status, body) = room_info(addr, &room.code).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({"code": room.code, "players": 0, "capacity": 6, "host_connected": false, "state": "waiting"})
+    );
+    // Lower case and surrounding whitespace are forgiven.
+    let lower = room.code.to_lowercase();
+    assert_eq!(room_info(addr, &lower).await.1["code"], json!(room.code));
+    assert_eq!(room_info(addr, &format!("%20{lower}%20")).await.0, 200);
+
+    // An unknown code of the right form.
+    let unknown = if room.code == "AAAAAA" {
+        "BBBBBB"
+    } else {
+        "AAAAAA"
+    };
+    assert_eq!(
+        room_info(addr, unknown).await,
+        (404, json!({"error": "room_not_found"}))
+    );
+    for bad in ["ABC12", "ABCDEFG", "ABC10O", "AB%20C23"] {
+        assert_eq!(
+            room_info(addr, bad).await,
+            (400, json!({"error": "invalid_code"})),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn websocket_refusals_come_before_the_upgrade() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let unknown = if room.code == "AAAAAA" {
+        "BBBBBB"
+    } else {
+        "AAAAAA"
+    };
+
+    let refusal = |error: &str| json!({ "error": error });
+    assert_eq!(
+        try_connect(addr, "ABC10O", None).await.err(),
+        Some((400, refusal("invalid_code")))
+    );
+    assert_eq!(
+        try_connect(addr, "", None).await.err(),
+        Some((400, refusal("invalid_code")))
+    );
+    assert_eq!(
+        try_connect(addr, unknown, None).await.err(),
+        Some((404, refusal("room_not_found")))
+    );
+    assert_eq!(
+        try_connect(addr, &room.code, Some("0000")).await.err(),
+        Some((403, refusal("bad_host_token")))
+    );
+    // Lower case joins the same room.
+    let host = connect(addr, &room.code.to_lowercase(), Some(&room.host_token)).await;
+    assert_eq!(
+        try_connect(addr, &room.code, Some(&room.host_token))
+            .await
+            .err(),
+        Some((409, refusal("host_seat_taken")))
+    );
+    let (_, info) = room_info(addr, &room.code).await;
+    assert_eq!(info["host_connected"], json!(true));
+    assert_eq!(info["players"], json!(1));
+    host.close().await;
+}
+
+#[tokio::test]
+async fn six_admitted_seventh_refused() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let client = connect(addr, &room.code, None).await;
+        assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(client.id));
+        clients.push(client);
+    }
+    assert_eq!(
+        try_connect(addr, &room.code, None).await.err(),
+        Some((409, json!({"error": "room_full"})))
+    );
+    let (_, info) = room_info(addr, &room.code).await;
+    assert_eq!(info["players"], json!(6));
+    // Clients never hear NewPeer: only the host offers.
+    for client in &mut clients {
+        client.expect_silence().await;
+    }
+}
+
+#[tokio::test]
+async fn clients_wait_for_a_host_that_has_not_come_yet() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let first = connect(addr, &room.code, None).await;
+    let second = connect(addr, &room.code, None).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    assert_eq!(host.expect_new_peers(2).await, [first.id, second.id].into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_clients_never_overfill_a_room() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let _host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let _early: Vec<_> =
+        futures::future::join_all((0..3).map(|_| connect(addr, &room.code, None))).await;
+
+    // 2 seats left, 30 contenders at once.
+    let contenders = (0..30).map(|_| {
+        let code = room.code.clone();
+        tokio::spawn(async move { try_connect(addr, &code, None).await })
+    });
+    let results = futures::future::join_all(contenders).await;
+    let mut admitted = Vec::new();
+    for result in results {
+        match result.expect("task") {
+            Ok(peer) => admitted.push(peer),
+            Err(refusal) => assert_eq!(refusal, (409, json!({"error": "room_full"}))),
+        }
+    }
+    assert_eq!(admitted.len(), 2);
+    assert_eq!(room_info(addr, &room.code).await.1["players"], json!(6));
+}
+
+#[tokio::test]
+async fn signals_stay_between_a_host_and_its_own_clients() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let a = create_room(addr).await;
+    let b = create_room(addr).await;
+    let mut host_a = connect(addr, &a.code, Some(&a.host_token)).await;
+    let mut c1 = connect(addr, &a.code, None).await;
+    let mut c2 = connect(addr, &a.code, None).await;
+    let mut host_b = connect(addr, &b.code, Some(&b.host_token)).await;
+    let mut c3 = connect(addr, &b.code, None).await;
+    assert_eq!(host_a.next_event().await, JsonPeerEvent::NewPeer(c1.id));
+    assert_eq!(host_a.next_event().await, JsonPeerEvent::NewPeer(c2.id));
+    assert_eq!(host_b.next_event().await, JsonPeerEvent::NewPeer(c3.id));
+
+    // Host and client, both ways.
+    host_a.signal(c1.id, json!("offer")).await;
+    c1.expect_signal(host_a.id, json!("offer")).await;
+    c1.signal(host_a.id, json!("answer")).await;
+    host_a.expect_signal(c1.id, json!("answer")).await;
+
+    // Client to client, to another room's host, host to another room's client,
+    // to itself and to nobody: all dropped.
+    c1.signal(c2.id, json!("psst")).await;
+    c1.signal(host_b.id, json!("psst")).await;
+    c1.signal(c1.id, json!("psst")).await;
+    c1.signal(host_a.id, json!({"not": "json"})).await;
+    host_a.signal(c3.id, json!("psst")).await;
+    host_a.signal(host_b.id, json!("psst")).await;
+    c1.signal(matchbox_protocol::PeerId(Default::default()), json!("psst"))
+        .await;
+    // A peer's requests are handled in order: once host A has c1's last
+    // signal, the dropped ones are settled.
+    host_a.expect_signal(c1.id, json!({"not": "json"})).await;
+    host_a.signal(c2.id, json!("marker")).await;
+    c2.expect_signal(host_a.id, json!("marker")).await;
+    host_b.expect_silence().await;
+    c3.expect_silence().await;
+    c1.expect_silence().await;
+}
+
+#[tokio::test]
+async fn the_server_stamps_the_sender() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let c1 = connect(addr, &room.code, None).await;
+    let mut c2 = connect(addr, &room.code, None).await;
+    host.next_event().await;
+    host.next_event().await;
+    // c2 claims to be c1; the host hears c2.
+    let forged = json!({"Signal": {"receiver": host.id, "sender": c1.id, "data": "hi"}});
+    c2.send_text(forged.to_string()).await;
+    host.expect_signal(c2.id, json!("hi")).await;
+}
+
+#[tokio::test]
+async fn malformed_requests_are_ignored() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut client = connect(addr, &room.code, None).await;
+    host.next_event().await;
+    for junk in [
+        "not json",
+        "{}",
+        r#"{"Signal": {"receiver": "not-a-uuid", "data": 1}}"#,
+        r#"{"Signal": {"data": 1}}"#,
+        r#""KeepAlive""#,
+    ] {
+        client.send_text(junk.to_owned()).await;
+    }
+    client
+        .send_message(Message::Binary(vec![0, 1, 2].into()))
+        .await;
+    // Still connected and relaying.
+    client.signal(host.id, json!("still here")).await;
+    host.expect_signal(client.id, json!("still here")).await;
+    assert_eq!(server_health(addr).await, 200);
+}
+
+async fn server_health(addr: std::net::SocketAddr) -> u16 {
+    http(addr, "GET", "/healthz", &[]).await.status
+}
+
+#[tokio::test]
+async fn a_leaving_client_frees_its_seat() {
+    let server = start(ServerConfig {
+        capacity: 3,
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let c1 = connect(addr, &room.code, None).await;
+    let _c2 = connect(addr, &room.code, None).await;
+    host.next_event().await;
+    host.next_event().await;
+    assert_eq!(
+        try_connect(addr, &room.code, None).await.err().map(|e| e.0),
+        Some(409)
+    );
+
+    let c1_id = c1.id;
+    c1.close().await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::PeerLeft(c1_id));
+    let c3 = connect(addr, &room.code, None).await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(c3.id));
+}
+
+#[tokio::test]
+async fn host_drops_and_comes_back_within_the_grace() {
+    let server = start(ServerConfig {
+        host_grace: Duration::from_secs(5),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut c1 = connect(addr, &room.code, None).await;
+    let mut c2 = connect(addr, &room.code, None).await;
+    let old_host = host.id;
+    host.close().await;
+
+    assert_eq!(c1.next_event().await, JsonPeerEvent::PeerLeft(old_host));
+    assert_eq!(c2.next_event().await, JsonPeerEvent::PeerLeft(old_host));
+    let (_, info) = room_info(addr, &room.code).await;
+    assert_eq!(info["state"], json!("host_away"));
+    assert_eq!(info["host_connected"], json!(false));
+    assert_eq!(info["players"], json!(2));
+
+    // A client may join while the host is away; it is introduced on return.
+    let c3 = connect(addr, &room.code, None).await;
+    assert_eq!(
+        try_connect(addr, &room.code, Some("ffff"))
+            .await
+            .err()
+            .map(|e| e.0),
+        Some(403)
+    );
+
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    assert_ne!(host.id, old_host, "a new websocket gets a new id");
+    assert_eq!(host.expect_new_peers(3).await, [c1.id, c2.id, c3.id].into());
+    let (_, info) = room_info(addr, &room.code).await;
+    assert_eq!(info["state"], json!("waiting"));
+    assert_eq!(info["players"], json!(4));
+
+    // Signals flow with the new host id.
+    host.signal(c1.id, json!("offer again")).await;
+    c1.expect_signal(host.id, json!("offer again")).await;
+}
+
+#[tokio::test]
+async fn the_room_closes_when_the_grace_ends() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut c1 = connect(addr, &room.code, None).await;
+    let host_id = host.id;
+    host.close().await;
+    assert_eq!(c1.next_event().await, JsonPeerEvent::PeerLeft(host_id));
+
+    // Grace is 300 ms in tests.
+    c1.expect_closed().await;
+    assert_eq!(
+        room_info(addr, &room.code).await,
+        (404, json!({"error": "room_not_found"}))
+    );
+    assert_eq!(
+        try_connect(addr, &room.code, Some(&room.host_token))
+            .await
+            .err(),
+        Some((404, json!({"error": "room_not_found"})))
+    );
+}
+
+#[tokio::test]
+async fn start_needs_the_host_token_and_host_away_wins() {
+    let server = start(ServerConfig {
+        host_grace: Duration::from_secs(5),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let path = format!("/api/rooms/{}/start", room.code);
+    assert_eq!(http(addr, "POST", &path, &[]).await.status, 403);
+    let wrong = http(addr, "POST", &path, &[("Authorization", "Bearer 1234")]).await;
+    assert_eq!(
+        (wrong.status, wrong.json()),
+        (403, json!({"error": "bad_host_token"}))
+    );
+    assert_eq!(
+        http(addr, "POST", "/api/rooms/ZZZZZZ/start", &[])
+            .await
+            .status,
+        404
+    );
+
+    let host = connect(addr, &room.code, Some(&room.host_token)).await;
+    assert_eq!(
+        room_info(addr, &room.code).await.1["state"],
+        json!("waiting")
+    );
+    let bearer = format!("Bearer {}", room.host_token);
+    let started = http(addr, "POST", &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(started.status, 204);
+    assert_eq!(
+        room_info(addr, &room.code).await.1["state"],
+        json!("playing")
+    );
+
+    host.close().await;
+    let deadline = Instant::now() + WAIT;
+    while room_info(addr, &room.code).await.1["state"] != json!("host_away") {
+        assert!(Instant::now() < deadline, "never host_away");
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_rooms_expire_and_occupied_rooms_do_not() {
+    let server = start(ServerConfig {
+        idle_expiry: Duration::from_millis(300),
+        host_grace: Duration::from_secs(60),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let unused = create_room(addr).await;
+    let occupied = create_room(addr).await;
+    let _client = connect(addr, &occupied.code, None).await;
+    assert_eq!(room_info(addr, &unused.code).await.0, 200);
+    wait_for_status(addr, &unused.code, 404).await;
+    sleep(Duration::from_millis(600)).await;
+    assert_eq!(room_info(addr, &occupied.code).await.0, 200);
+}
+
+#[tokio::test]
+async fn plain_get_on_a_websocket_route() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let response = http(addr, "GET", &format!("/{}", room.code), &[]).await;
+    assert_eq!(
+        (response.status, response.json()),
+        (426, json!({"error": "websocket_upgrade_required"}))
+    );
+    let response = http(addr, "GET", "/some/where", &[]).await;
+    assert_eq!(
+        (response.status, response.json()),
+        (404, json!({"error": "not_found"}))
+    );
+}
+
+#[tokio::test]
+async fn api_allows_any_origin() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let preflight = http(
+        addr,
+        "OPTIONS",
+        "/api/rooms",
+        &[
+            ("Origin", "http://localhost:8080"),
+            ("Access-Control-Request-Method", "POST"),
+        ],
+    )
+    .await;
+    assert!(preflight.status < 300, "{preflight:?}");
+    assert_eq!(
+        preflight.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+    let created = http(
+        addr,
+        "POST",
+        "/api/rooms",
+        &[("Origin", "http://localhost:8080")],
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(
+        created.header("access-control-allow-origin").as_deref(),
+        Some("*")
+    );
+}
+
+#[tokio::test]
+async fn web_root_is_served_beside_the_websockets() {
+    let root = std::env::temp_dir().join(format!(
+        "p2p-signaling-web-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    std::fs::create_dir_all(root.join("assets")).expect("temp dir");
+    std::fs::write(root.join("index.html"), "<html>game</html>").expect("write");
+    std::fs::write(root.join("game.js"), "let x;").expect("write");
+    std::fs::write(root.join("assets/a.txt"), "asset").expect("write");
+
+    let server = start(ServerConfig {
+        web_root: Some(root.clone()),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    for (path, body) in [
+        ("/", "<html>game</html>"),
+        ("/index.html", "<html>game</html>"),
+        ("/game.js", "let x;"),
+        ("/assets/a.txt", "asset"),
+        (&format!("/play/{}", room.code) as &str, "<html>game</html>"),
+    ] {
+        let response = http(addr, "GET", path, &[]).await;
+        assert_eq!(
+            (response.status, response.body.as_str()),
+            (200, body),
+            "{path}"
+        );
+    }
+    assert_eq!(http(addr, "GET", "/missing.js", &[]).await.status, 404);
+    // The websocket route still works, and so does the API.
+    let host = connect(addr, &room.code, Some(&room.host_token)).await;
+    assert_eq!(room_info(addr, &room.code).await.1["players"], json!(1));
+    host.close().await;
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let client = connect(addr, &room.code, None).await;
+    timeout(WAIT, server.shutdown())
+        .await
+        .expect("shutdown in time");
+    client.expect_closed().await;
+}
+
+#[test]
+fn background_server_runs_without_a_runtime() {
+    let server = bevy_p2p_signaling::spawn_in_background(test_config()).expect("starts");
+    let addr = server.local_addr();
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    drop(server);
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "stopped on drop"
+    );
+}

@@ -1,0 +1,260 @@
+//! Test clients that speak to a real server over loopback: a tiny HTTP/1.1
+//! client and a matchbox-protocol websocket peer. Every wait is bounded.
+
+use bevy_p2p_signaling::{CreatedRoom, RunningServer, ServerConfig, serve};
+use futures::{SinkExt, StreamExt};
+use matchbox_protocol::{JsonPeerEvent, PeerId};
+use serde_json::{Value, json};
+use std::{net::SocketAddr, time::Duration};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+    time::timeout,
+};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Error as WsError, Message},
+};
+
+/// Bound on any single wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// How long a test listens to conclude that nothing arrives.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// A config for tests: free port, short clocks.
+pub fn test_config() -> ServerConfig {
+    ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        host_grace: Duration::from_millis(300),
+        idle_expiry: Duration::from_secs(3600),
+        ..ServerConfig::default()
+    }
+}
+
+/// Starts a server with `config`.
+pub async fn start(config: ServerConfig) -> RunningServer {
+    timeout(WAIT, serve(config))
+        .await
+        .expect("serve in time")
+        .expect("server starts")
+}
+
+/// An HTTP response, read to the end.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body))
+    }
+
+    /// A header's value (first one, name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> HttpResponse {
+    let exchange = async {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("write request");
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.expect("read response");
+        raw
+    };
+    let raw = timeout(WAIT, exchange).await.expect("HTTP answer in time");
+    let raw = String::from_utf8(raw).expect("UTF-8 response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("complete response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    HttpResponse {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
+    }
+}
+
+/// `POST /api/rooms`.
+pub async fn create_room(addr: SocketAddr) -> CreatedRoom {
+    let response = http(addr, "POST", "/api/rooms", &[]).await;
+    assert_eq!(response.status, 201, "{response:?}");
+    serde_json::from_str(&response.body).expect("CreatedRoom body")
+}
+
+/// `GET /api/rooms/{code}` as JSON, with its status.
+pub async fn room_info(addr: SocketAddr, code: &str) -> (u16, Value) {
+    let response = http(addr, "GET", &format!("/api/rooms/{code}"), &[]).await;
+    (response.status, response.json())
+}
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A matchbox peer on a real websocket.
+pub struct Peer {
+    ws: Ws,
+    pub id: PeerId,
+}
+
+/// Opens a websocket to `/{path}` (the host adds its token); on refusal,
+/// returns the HTTP status and body.
+pub async fn try_connect(
+    addr: SocketAddr,
+    path: &str,
+    host_token: Option<&str>,
+) -> Result<Peer, (u16, Value)> {
+    let url = match host_token {
+        Some(token) => format!("ws://{addr}/{path}?host_token={token}"),
+        None => format!("ws://{addr}/{path}"),
+    };
+    let (mut ws, _) = match timeout(WAIT, connect_async(url))
+        .await
+        .expect("handshake in time")
+    {
+        Ok(connected) => connected,
+        Err(WsError::Http(response)) => {
+            let status = response.status().as_u16();
+            let body = response.body().clone().unwrap_or_default();
+            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            return Err((status, body));
+        }
+        Err(other) => panic!("websocket failed: {other}"),
+    };
+    let id = match next_event_of(&mut ws).await {
+        JsonPeerEvent::IdAssigned(id) => id,
+        other => panic!("expected IdAssigned first, got {other:?}"),
+    };
+    Ok(Peer { ws, id })
+}
+
+/// Like [`try_connect`], for a connection that must be admitted.
+pub async fn connect(addr: SocketAddr, path: &str, host_token: Option<&str>) -> Peer {
+    match try_connect(addr, path, host_token).await {
+        Ok(peer) => peer,
+        Err((status, body)) => panic!("refused with {status}: {body}"),
+    }
+}
+
+async fn next_event_of(ws: &mut Ws) -> JsonPeerEvent {
+    loop {
+        let message = timeout(WAIT, ws.next())
+            .await
+            .expect("an event in time")
+            .expect("socket open")
+            .expect("websocket error");
+        match message {
+            Message::Text(text) => {
+                return serde_json::from_str(&text).expect("a matchbox event");
+            }
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected message {other:?}"),
+        }
+    }
+}
+
+impl Peer {
+    /// The next event, within [`WAIT`].
+    pub async fn next_event(&mut self) -> JsonPeerEvent {
+        next_event_of(&mut self.ws).await
+    }
+
+    /// Asserts that no event arrives for [`QUIET`].
+    pub async fn expect_silence(&mut self) {
+        if let Ok(Some(message)) = timeout(QUIET, self.ws.next()).await {
+            panic!("expected nothing, got {message:?}");
+        }
+    }
+
+    /// Sends a `Signal` request to `receiver`.
+    pub async fn signal(&mut self, receiver: PeerId, data: Value) {
+        self.send_text(json!({"Signal": {"receiver": receiver, "data": data}}).to_string())
+            .await;
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: String) {
+        timeout(WAIT, self.ws.send(Message::Text(text.into())))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// Sends a raw frame.
+    pub async fn send_message(&mut self, message: Message) {
+        timeout(WAIT, self.ws.send(message))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// Expects `count` `NewPeer` events and returns the peers, in any order.
+    pub async fn expect_new_peers(&mut self, count: usize) -> std::collections::HashSet<PeerId> {
+        let mut peers = std::collections::HashSet::new();
+        for _ in 0..count {
+            match self.next_event().await {
+                JsonPeerEvent::NewPeer(peer) => peers.insert(peer),
+                other => panic!("expected NewPeer, got {other:?}"),
+            };
+        }
+        peers
+    }
+
+    /// Expects `Signal { sender, data }`.
+    pub async fn expect_signal(&mut self, sender: PeerId, data: Value) {
+        assert_eq!(
+            self.next_event().await,
+            JsonPeerEvent::Signal { sender, data }
+        );
+    }
+
+    /// Asserts the server closes this websocket (close frame or EOF) in time.
+    pub async fn expect_closed(mut self) {
+        let closed = async {
+            loop {
+                match self.ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(other)) => panic!("expected the socket to close, got {other:?}"),
+                }
+            }
+        };
+        timeout(WAIT, closed).await.expect("closed in time");
+    }
+
+    /// Closes the websocket from this side and waits for the server's answer.
+    pub async fn close(mut self) {
+        let _ = timeout(WAIT, self.ws.close(None)).await;
+        let drain = async { while let Some(Ok(_)) = self.ws.next().await {} };
+        let _ = timeout(WAIT, drain).await;
+    }
+}

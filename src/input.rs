@@ -24,23 +24,44 @@ use crate::{
 };
 
 /// How many inputs each packet carries: the current one and the ones before.
-pub const INPUT_REDUNDANCY: usize = 4;
+pub const INPUT_REDUNDANCY: usize = 8;
 
 /// Slots a room can have, the host's included.
 pub const MAX_SLOTS: usize = 6;
 
-/// The most inputs the host keeps queued per slot; beyond it the oldest are
-/// dropped so that a burst after a stall does not turn into lasting delay.
-const MAX_QUEUED: usize = 3;
+/// The most inputs the host keeps queued per slot (133 ms at 60 Hz, enough
+/// for 100 ms of jitter); beyond it the oldest are dropped so that a burst
+/// after a stall does not turn into lasting delay.
+const MAX_QUEUED: usize = 8;
+
+/// Above this many queued inputs the host applies two per tick, the older
+/// one only for a moment, so the queue drains back to a short delay.
+const CATCH_UP_ABOVE: usize = 6;
 
 /// What a game's input type needs.
 pub trait PlayerInput:
-    Serialize + DeserializeOwned + Clone + Default + PartialEq + Send + Sync + core::fmt::Debug + 'static
+    Serialize
+    + DeserializeOwned
+    + Clone
+    + Default
+    + PartialEq
+    + Send
+    + Sync
+    + core::fmt::Debug
+    + 'static
 {
 }
 
 impl<T> PlayerInput for T where
-    T: Serialize + DeserializeOwned + Clone + Default + PartialEq + Send + Sync + core::fmt::Debug + 'static
+    T: Serialize
+        + DeserializeOwned
+        + Clone
+        + Default
+        + PartialEq
+        + Send
+        + Sync
+        + core::fmt::Debug
+        + 'static
 {
 }
 
@@ -258,6 +279,9 @@ fn apply_inputs<T: PlayerInput>(
             *current = T::default();
             continue;
         }
+        if queue.pending.len() > CATCH_UP_ABOVE {
+            queue.pending.pop_front();
+        }
         if let Some(next) = queue.pending.pop_front() {
             *current = next;
         }
@@ -306,7 +330,7 @@ mod tests {
             pending: VecDeque::new(),
         };
         queue.accept(&batch(9, &[9]));
-        queue.accept(&batch(20, &[1, 2, 3, 4, 5]));
+        queue.accept(&batch(20, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
         assert!(queue.pending.is_empty());
         assert_eq!(queue.newest_tick, Some(10));
     }
@@ -317,9 +341,9 @@ mod tests {
             newest_tick: None,
             pending: VecDeque::new(),
         };
-        queue.accept(&batch(4, &[1, 2, 3, 4]));
-        queue.accept(&batch(8, &[5, 6, 7, 8]));
-        assert_eq!(queue.pending, [6, 7, 8]);
+        queue.accept(&batch(8, &[1, 2, 3, 4, 5, 6, 7, 8]));
+        queue.accept(&batch(10, &[3, 4, 5, 6, 7, 8, 9, 10]));
+        assert_eq!(queue.pending, [3, 4, 5, 6, 7, 8, 9, 10]);
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub mod role;
 pub mod session;
 pub mod settings;
 pub mod share_code;
+pub mod testing;
 pub mod transport;
 
 use bevy::{app::PluginGroupBuilder, prelude::*, state::app::StatesPlugin};

@@ -14,9 +14,7 @@ use bevy::prelude::*;
 
 use crate::{
     role::Role,
-    session::{
-        GamePhase, JoinFailed, JoinFailure, Session, SessionStatus, end_game,
-    },
+    session::{GamePhase, JoinFailed, JoinFailure, Session, SessionStatus, end_game},
     settings::P2pSettings,
     share_code::ShareCode,
     transport::{LinkFactory, Transport, bridge::TransportClosed},
@@ -108,8 +106,11 @@ fn handle_request(world: &mut World, request: LobbyRequest) {
             }
             Ok(code) => {
                 info!("looking up room {code}");
-                let reply =
-                    room_api::get_room(&settings.http_base(), code.as_str(), settings.request_timeout);
+                let reply = room_api::get_room(
+                    &settings.http_base(),
+                    code.as_str(),
+                    settings.request_timeout,
+                );
                 world.insert_resource(LobbyTask::CheckingRoom {
                     code,
                     reply,
@@ -140,7 +141,10 @@ fn start_game(world: &mut World, settings: &P2pSettings) {
     if world.resource::<Session>().status != SessionStatus::InLobby {
         return;
     }
-    world.insert_resource(GamePhase::Playing);
+    let mut phases = world.query::<&mut GamePhase>();
+    for mut phase in phases.iter_mut(world) {
+        *phase = GamePhase::Playing;
+    }
     let session = world.resource::<Session>();
     if let (Some(code), Some(token)) = (&session.code, &session.host_token) {
         // Only the room's listed state depends on this: no need to wait.
@@ -270,7 +274,10 @@ fn enter_room(
 ) {
     world.insert_resource(role);
     world.insert_resource(transport);
-    world.insert_resource(GamePhase::Lobby);
+    // Clients get the phase by replication.
+    if role == Role::Host {
+        world.spawn((GamePhase::Lobby, bevy_replicon::prelude::Replicated));
+    }
     let mut session = world.resource_mut::<Session>();
     session.share_link = Some(settings.share_link(code.as_str()));
     session.code = Some(code);
@@ -291,4 +298,29 @@ fn fail(world: &mut World, failure: JoinFailure) -> LobbyTask {
     session.last_failure = Some(failure.clone());
     world.write_message(JoinFailed { reason: failure });
     LobbyTask::None
+}
+
+/// Enters a room over links opened elsewhere, skipping the room API: for
+/// tests over [`MemoryLinks`](crate::transport::MemoryLinks) and for games
+/// with their own matchmaking.
+///
+/// A host starts [`SessionStatus::InLobby`]; a client starts
+/// [`SessionStatus::Connecting`] until its host link is up. `host_token`
+/// lets a host that loses its links reopen the room through the
+/// [`LinkFactory`].
+pub fn enter_room_with(
+    world: &mut World,
+    role: Role,
+    code: ShareCode,
+    host_token: Option<String>,
+    transport: Transport,
+) {
+    let settings = world.resource::<P2pSettings>().clone();
+    enter_room(world, &settings, code, role, transport);
+    let mut session = world.resource_mut::<Session>();
+    session.host_token = host_token;
+    session.status = match role {
+        Role::Host => SessionStatus::InLobby,
+        Role::Client => SessionStatus::Connecting,
+    };
 }

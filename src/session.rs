@@ -10,7 +10,7 @@ pub mod players;
 
 use core::{fmt, time::Duration};
 
-use bevy::prelude::*;
+use bevy::{ecs::resource::IsResource, prelude::*};
 use bevy_replicon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -30,7 +30,7 @@ impl Plugin for SessionPlugin {
             .add_message::<HostReturned>()
             .add_message::<GameEnded>()
             .add_message::<JoinFailed>()
-            .replicate_resource::<GamePhase>()
+            .replicate::<GamePhase>()
             .configure_sets(
                 FixedUpdate,
                 GameplaySystems.run_if(crate::common_conditions::gameplay_running),
@@ -121,14 +121,24 @@ impl fmt::Display for EndReason {
     }
 }
 
-/// Lobby or game, as the host decides; replicated to every client.
-#[derive(Resource, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+/// Lobby or game, as the host decides.
+///
+/// A component of one replicated entity that the host spawns when it opens
+/// the room, so every client reads the same value (see [`GamePhase::current`]).
+#[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub enum GamePhase {
     /// Players gather; the host has not pressed Start.
     #[default]
     Lobby,
     /// The host started the game.
     Playing,
+}
+
+impl GamePhase {
+    /// The room's phase, once this app has it (a client gets it by replication).
+    pub fn current(world: &mut World) -> Option<Self> {
+        world.query::<&GamePhase>().iter(world).next().copied()
+    }
 }
 
 /// A player took a slot (on every peer, for every player, self included).
@@ -205,24 +215,25 @@ impl fmt::Display for JoinFailure {
 pub(crate) fn end_game(world: &mut World, status: SessionStatus) {
     world.remove_resource::<crate::transport::Transport>();
     let role = world.remove_resource::<Role>();
-    if role == Some(Role::Client) {
-        let remote: Vec<Entity> = world
-            .query_filtered::<Entity, With<Remote>>()
+    // What this app no longer owns: on a client the replicated world, on the
+    // host its player entities. Despawned through commands that tolerate an
+    // entity already gone (despawn observers may take related entities along).
+    let leftovers: Vec<Entity> = if role == Some(Role::Client) {
+        world
+            .query_filtered::<Entity, (With<Remote>, Without<IsResource>)>()
             .iter(world)
-            .collect();
-        for entity in remote {
-            world.despawn(entity);
-        }
+            .collect()
     } else {
-        let players: Vec<Entity> = world
-            .query_filtered::<Entity, With<Player>>()
+        world
+            .query_filtered::<Entity, Or<(With<Player>, With<GamePhase>)>>()
             .iter(world)
-            .collect();
-        for entity in players {
-            world.despawn(entity);
-        }
+            .collect()
+    };
+    let mut commands = world.commands();
+    for entity in leftovers {
+        commands.entity(entity).try_despawn();
     }
-    world.insert_resource(GamePhase::Lobby);
+    world.flush();
     let mut session = world.resource_mut::<Session>();
     let was_in_game = session.in_game();
     session.status = status.clone();

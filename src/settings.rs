@@ -135,7 +135,10 @@ mod tests {
             settings.room_url("ABC234", Some("t0k")),
             "wss://play.example.com/ABC234?host_token=t0k"
         );
-        assert_eq!(settings.room_url("ABC234", None), "wss://play.example.com/ABC234");
+        assert_eq!(
+            settings.room_url("ABC234", None),
+            "wss://play.example.com/ABC234"
+        );
         assert_eq!(
             settings.share_link("ABC234"),
             "https://play.example.com/play/ABC234"

@@ -69,12 +69,17 @@ mod tests {
 
     #[test]
     fn accepts_trimmed_lower_case() {
-        assert_eq!("\tq2w3e4\n".parse::<ShareCode>().unwrap().as_str(), "Q2W3E4");
+        assert_eq!(
+            "\tq2w3e4\n".parse::<ShareCode>().unwrap().as_str(),
+            "Q2W3E4"
+        );
     }
 
     #[test]
     fn refuses_confusable_and_wrong_length() {
-        for bad in ["", "ABCDE", "ABCDEFG", "ABCDE0", "ABCDE1", "ABCDEI", "ABCDEO", "ABC DE", "ÄBCDEF"] {
+        for bad in [
+            "", "ABCDE", "ABCDEFG", "ABCDE0", "ABCDE1", "ABCDEI", "ABCDEO", "ABC DE", "ÄBCDEF",
+        ] {
             assert_eq!(bad.parse::<ShareCode>(), Err(InvalidCode), "{bad:?}");
         }
     }

@@ -58,7 +58,10 @@ impl PendingReply {
 
     /// The answer, once: `None` while the request is in flight.
     pub fn poll(&self) -> Option<ehttp::Result<ehttp::Response>> {
-        self.slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -138,7 +141,11 @@ mod tests {
     #[test]
     fn maps_errors_to_player_terms() {
         for (status, body, failure) in [
-            (404, r#"{"error":"room_not_found"}"#, JoinFailure::RoomNotFound),
+            (
+                404,
+                r#"{"error":"room_not_found"}"#,
+                JoinFailure::RoomNotFound,
+            ),
             (409, r#"{"error":"room_full"}"#, JoinFailure::RoomFull),
             (400, r#"{"error":"invalid_code"}"#, JoinFailure::InvalidCode),
             (500, "oops", JoinFailure::ServerError("HTTP 500".into())),

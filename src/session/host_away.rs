@@ -15,9 +15,7 @@ use core::time::Duration;
 
 use bevy::prelude::*;
 
-use super::{
-    EndReason, GamePhase, HostLost, HostReturned, Session, SessionStatus, end_game,
-};
+use super::{EndReason, GamePhase, HostLost, HostReturned, Session, SessionStatus, end_game};
 use crate::{
     role::Role,
     settings::P2pSettings,
@@ -48,17 +46,17 @@ impl Plugin for HostAwayPlugin {
     }
 }
 
-fn live_status(phase: GamePhase) -> SessionStatus {
+fn live_status(phase: Option<&GamePhase>) -> SessionStatus {
     match phase {
-        GamePhase::Lobby => SessionStatus::InLobby,
-        GamePhase::Playing => SessionStatus::Playing,
+        Some(GamePhase::Playing) => SessionStatus::Playing,
+        Some(GamePhase::Lobby) | None => SessionStatus::InLobby,
     }
 }
 
 fn follow_host_link(
     mut session: ResMut<Session>,
     settings: Res<P2pSettings>,
-    phase: Res<GamePhase>,
+    phase: Query<&GamePhase>,
     mut changes: MessageReader<HostLinkChanged>,
     mut lost: MessageWriter<HostLost>,
     mut returned: MessageWriter<HostReturned>,
@@ -66,7 +64,10 @@ fn follow_host_link(
     for change in changes.read() {
         match (change, &session.status) {
             (HostLinkChanged::Lost, SessionStatus::InLobby | SessionStatus::Playing) => {
-                info!("host lost; waiting {:?} for it to come back", settings.host_grace);
+                info!(
+                    "host lost; waiting {:?} for it to come back",
+                    settings.host_grace
+                );
                 session.status = SessionStatus::HostAway {
                     remaining: settings.host_grace,
                 };
@@ -76,11 +77,11 @@ fn follow_host_link(
             }
             (HostLinkChanged::Up(_), SessionStatus::HostAway { .. }) => {
                 info!("host is back");
-                session.status = live_status(*phase);
+                session.status = live_status(phase.iter().next());
                 returned.write(HostReturned);
             }
             (HostLinkChanged::Up(_), SessionStatus::Connecting) => {
-                session.status = live_status(*phase);
+                session.status = live_status(phase.iter().next());
             }
             _ => {}
         }
@@ -88,9 +89,15 @@ fn follow_host_link(
 }
 
 /// Clients follow the host's Start.
-fn follow_phase(mut session: ResMut<Session>, phase: Res<GamePhase>) {
-    if phase.is_changed() && matches!(session.status, SessionStatus::InLobby | SessionStatus::Playing) {
-        session.status = live_status(*phase);
+fn follow_phase(mut session: ResMut<Session>, phase: Query<&GamePhase, Changed<GamePhase>>) {
+    let Some(phase) = phase.iter().next() else {
+        return;
+    };
+    if matches!(
+        session.status,
+        SessionStatus::InLobby | SessionStatus::Playing
+    ) {
+        session.status = live_status(Some(phase));
     }
 }
 
@@ -135,9 +142,15 @@ fn notice_lost_links(
     time: Res<Time<Real>>,
     mut reconnect: ResMut<HostReconnect>,
 ) {
-    let live = matches!(session.status, SessionStatus::InLobby | SessionStatus::Playing);
+    let live = matches!(
+        session.status,
+        SessionStatus::InLobby | SessionStatus::Playing
+    );
     if live && transport.is_none() {
-        warn!("host lost its links; taking the seat back within {:?}", settings.host_grace);
+        warn!(
+            "host lost its links; taking the seat back within {:?}",
+            settings.host_grace
+        );
         session.status = SessionStatus::Reconnecting {
             remaining: settings.host_grace,
         };
@@ -149,7 +162,7 @@ fn notice_lost_links(
 fn reconnect_host(world: &mut World) {
     let now = world.resource::<Time<Real>>().elapsed();
     let delta = world.resource::<Time<Real>>().delta();
-    let phase = *world.resource::<GamePhase>();
+    let phase = GamePhase::current(world);
     let SessionStatus::Reconnecting { remaining } = world.resource::<Session>().status else {
         return;
     };
@@ -166,7 +179,7 @@ fn reconnect_host(world: &mut World) {
     let mut session = world.resource_mut::<Session>();
     if back {
         info!("host seat taken back");
-        session.status = live_status(phase);
+        session.status = live_status(phase.as_ref());
         world.write_message(HostReturned);
         return;
     }

@@ -134,7 +134,7 @@ fn seat_client(
     };
     let owner = Some(peer.0.as_u128());
     let slot = if let Some((entity, player)) = players.iter().find(|(_, p)| p.owner == owner) {
-        commands.entity(entity).remove::<AwaySince>();
+        commands.entity(entity).try_remove::<AwaySince>();
         player.slot
     } else {
         let taken: Vec<PlayerSlot> = players.iter().map(|(_, p)| p.slot).collect();
@@ -151,7 +151,7 @@ fn seat_client(
         slot
     };
     info!("peer {peer} plays slot {}", slot.0);
-    commands.entity(add.entity).insert(ClientSlot(slot));
+    commands.entity(add.entity).try_insert(ClientSlot(slot));
 }
 
 /// A client's link went down: free its slot, unless the host itself lost
@@ -172,9 +172,11 @@ fn unseat_client(
         return;
     };
     if transport.is_some() {
-        commands.entity(entity).despawn();
+        commands.entity(entity).try_despawn();
     } else {
-        commands.entity(entity).insert(AwaySince(time.elapsed()));
+        commands
+            .entity(entity)
+            .try_insert(AwaySince(time.elapsed()));
     }
 }
 
@@ -186,7 +188,7 @@ fn expire_away_players(
 ) {
     for (entity, away) in &players {
         if time.elapsed().saturating_sub(away.0) > settings.host_grace {
-            commands.entity(entity).despawn();
+            commands.entity(entity).try_despawn();
         }
     }
 }
@@ -204,7 +206,11 @@ fn publish_pings(
     }
 }
 
-fn announce_join(add: On<Add, Player>, players: Query<&Player>, mut joined: MessageWriter<PlayerJoined>) {
+fn announce_join(
+    add: On<Add, Player>,
+    players: Query<&Player>,
+    mut joined: MessageWriter<PlayerJoined>,
+) {
     if let Ok(player) = players.get(add.entity) {
         joined.write(PlayerJoined { slot: player.slot });
     }

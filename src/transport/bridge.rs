@@ -11,7 +11,7 @@
 use core::time::Duration;
 use std::collections::HashMap;
 
-use bevy::prelude::*;
+use bevy::{ecs::resource::IsResource, prelude::*};
 use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 
 use super::{
@@ -39,6 +39,7 @@ impl Plugin for TransportBridgePlugin {
             .init_resource::<PingTracker>()
             .add_message::<TransportClosed>()
             .add_message::<MalformedPacketReceived>()
+            .add_message::<HostLinkChanged>()
             .add_systems(
                 PreUpdate,
                 (
@@ -119,7 +120,12 @@ struct PingTracker {
 
 impl PingTracker {
     /// Sends a ping to each peer when one is due.
-    fn ping_round(&mut self, now: Duration, peers: impl Iterator<Item = PeerId>, transport: &mut Transport) {
+    fn ping_round(
+        &mut self,
+        now: Duration,
+        peers: impl Iterator<Item = PeerId>,
+        transport: &mut Transport,
+    ) {
         // Probes never answered count as lost, then are forgotten.
         let mut lost: Vec<PeerId> = Vec::new();
         self.in_flight.retain(|_, (peer, sent)| {
@@ -207,7 +213,10 @@ fn delivery_of(channel: Channel) -> Delivery {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "a backend system touches many parts")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a backend system touches many parts"
+)]
 fn host_receive(
     mut commands: Commands,
     role: Option<Res<Role>>,
@@ -252,7 +261,7 @@ fn host_receive(
             LinkEvent::Disconnected(peer) => {
                 if let Some(client) = peers.clients.remove(&peer) {
                     debug!("peer {peer} (client {client}) unlinked");
-                    commands.entity(client).despawn();
+                    commands.entity(client).try_despawn();
                 }
                 pings.forget(peer);
             }
@@ -261,9 +270,14 @@ fn host_receive(
                 let Some(client) = peers.client(from) else {
                     continue;
                 };
-                let Some((channel, message)) =
-                    open_packet(from, packet, now, &mut transport, &mut pings, &mut malformed)
-                else {
+                let Some((channel, message)) = open_packet(
+                    from,
+                    packet,
+                    now,
+                    &mut transport,
+                    &mut pings,
+                    &mut malformed,
+                ) else {
                     continue;
                 };
                 if usize::from(channel) < channels.client_channels().len() {
@@ -294,7 +308,7 @@ fn host_receive(
 
 fn drop_all_clients(commands: &mut Commands, peers: &mut LinkedPeers, pings: &mut PingTracker) {
     for (peer, client) in peers.clients.drain() {
-        commands.entity(client).despawn();
+        commands.entity(client).try_despawn();
         pings.forget(peer);
     }
 }
@@ -331,7 +345,7 @@ fn host_send(
         if let Ok(&LinkedPeer(peer)) = clients.get(request.client) {
             peers.clients.remove(&peer);
         }
-        commands.entity(request.client).despawn();
+        commands.entity(request.client).try_despawn();
     }
 }
 
@@ -352,7 +366,10 @@ fn sync_server_state(
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "a backend system touches many parts")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a backend system touches many parts"
+)]
 fn client_receive(
     mut commands: Commands,
     role: Option<Res<Role>>,
@@ -366,6 +383,7 @@ fn client_receive(
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
     mut link_changes: MessageWriter<HostLinkChanged>,
+    stale: Query<Entity, (With<Remote>, Without<IsResource>)>,
 ) {
     if role.as_deref() != Some(&Role::Client) {
         return;
@@ -386,6 +404,12 @@ fn client_receive(
                 // In a star only the host links to a client; the first link wins.
                 if peers.host.is_none() {
                     debug!("host {peer} linked");
+                    // What an earlier host link replicated is stale: the
+                    // host sends its full state again on every new link.
+                    for entity in &stale {
+                        commands.entity(entity).try_despawn();
+                    }
+
                     peers.host = Some(peer);
                     link_changes.write(HostLinkChanged::Up(peer));
                 }
@@ -402,9 +426,14 @@ fn client_receive(
                 if peers.host != Some(from) {
                     continue;
                 }
-                let Some((channel, message)) =
-                    open_packet(from, packet, now, &mut transport, &mut pings, &mut malformed)
-                else {
+                let Some((channel, message)) = open_packet(
+                    from,
+                    packet,
+                    now,
+                    &mut transport,
+                    &mut pings,
+                    &mut malformed,
+                ) else {
                     continue;
                 };
                 if usize::from(channel) < channels.server_channels().len() {

@@ -106,13 +106,17 @@ impl MemoryNetwork {
             board.links.remove(&(id, other));
             board.links.remove(&(other, id));
             if let Some(inbox) = board.peers.get_mut(&other) {
-                inbox.in_flight.retain(|_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == id));
+                inbox.in_flight.retain(
+                    |_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == id),
+                );
                 inbox.events.push(LinkEvent::Disconnected(id));
             }
         }
         if let Some(inbox) = board.peers.get_mut(&id) {
             inbox.in_flight.clear();
-            inbox.events.push(LinkEvent::Closed(LinkClosed::Failed("severed".into())));
+            inbox
+                .events
+                .push(LinkEvent::Closed(LinkClosed::Failed("severed".into())));
             inbox.closed = true;
         }
     }
@@ -270,7 +274,8 @@ mod tests {
         assert_eq!(poll(&mut a, 0), vec![LinkEvent::Connected(peer(2))]);
         assert_eq!(poll(&mut b, 0), vec![LinkEvent::Connected(peer(1))]);
         for n in 0..10u8 {
-            a.send(peer(2), Delivery::Reliable, Bytes::from(vec![n])).unwrap();
+            a.send(peer(2), Delivery::Reliable, Bytes::from(vec![n]))
+                .unwrap();
         }
         assert!(poll(&mut b, 99).is_empty());
         let got: Vec<u8> = poll(&mut b, 150)
@@ -293,7 +298,10 @@ mod tests {
         net.sever(peer(1));
         assert!(matches!(poll(&mut a, 1).as_slice(), [LinkEvent::Closed(_)]));
         assert_eq!(poll(&mut b, 1), vec![LinkEvent::Disconnected(peer(1))]);
-        assert_eq!(b.send(peer(1), Delivery::Reliable, Bytes::new()), Err(LinkDown));
+        assert_eq!(
+            b.send(peer(1), Delivery::Reliable, Bytes::new()),
+            Err(LinkDown)
+        );
     }
 
     #[test]
@@ -301,6 +309,9 @@ mod tests {
         let net = MemoryNetwork::new(1);
         let mut a = net.join(peer(1));
         let _b = net.join(peer(2));
-        assert_eq!(a.send(peer(2), Delivery::Unreliable, Bytes::new()), Err(LinkDown));
+        assert_eq!(
+            a.send(peer(2), Delivery::Unreliable, Bytes::new()),
+            Err(LinkDown)
+        );
     }
 }

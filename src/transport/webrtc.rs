@@ -103,7 +103,10 @@ impl PeerLinks for WebRtcLinks {
                 PeerState::Disconnected => LinkEvent::Disconnected(*peer),
             });
         }
-        for (channel, delivery) in [(RELIABLE, Delivery::Reliable), (UNRELIABLE, Delivery::Unreliable)] {
+        for (channel, delivery) in [
+            (RELIABLE, Delivery::Reliable),
+            (UNRELIABLE, Delivery::Unreliable),
+        ] {
             if let Ok(channel) = self.socket.get_channel_mut(channel) {
                 for (from, packet) in channel.receive() {
                     events.push(LinkEvent::Received {
@@ -131,9 +134,7 @@ impl PeerLinks for WebRtcLinks {
             Delivery::Unreliable => UNRELIABLE,
         };
         let channel = self.socket.get_channel_mut(index).map_err(|_| LinkDown)?;
-        channel
-            .try_send(packet, to)
-            .map_err(|_| LinkDown)
+        channel.try_send(packet, to).map_err(|_| LinkDown)
     }
 }
 

@@ -348,10 +348,10 @@ fn a_lost_host_pauses_clients_counts_down_and_resumes_with_state_intact() {
         room.clients()
             .all(|app| app.world().resource::<Session>().status == SessionStatus::Playing)
     });
-    for i in 0..2 {
+    for (i, paused_at) in paused_at.into_iter().enumerate() {
         let ticks = room.client(i).world().resource::<GameTicks>().0;
         assert_eq!(
-            ticks, paused_at[i],
+            ticks, paused_at,
             "client {i} ran no gameplay while the host was away"
         );
         assert_eq!(room.client(i).world().resource::<Seen>().host_returned, 1);
@@ -360,12 +360,8 @@ fn a_lost_host_pauses_clients_counts_down_and_resumes_with_state_intact() {
         room.clients()
             .all(|app| app.world().resource::<Roster>().players.len() == 3)
     });
-    for i in 0..2 {
-        assert_eq!(
-            local_slot(room.client(i)),
-            slots[i],
-            "client {i} kept its slot"
-        );
+    for (i, slot) in slots.into_iter().enumerate() {
+        assert_eq!(local_slot(room.client(i)), slot, "client {i} kept its slot");
         assert_eq!(
             positions(room.client(i)),
             truth,

@@ -1,0 +1,318 @@
+//! The real tier: our signaling server on 127.0.0.1:0, real WebRTC data
+//! channels between apps in this process, no STUN or TURN.
+//!
+//! Every test here runs inside a sealed network namespace (loopback and a
+//! private veth pair, see `scripts/loopback-netns`). Run outside one, a test
+//! re-runs itself inside one through that script and passes or fails with
+//! it, so plain `cargo test` never sends a WebRTC packet anywhere else.
+
+use core::time::Duration;
+use std::{process::Command, time::Instant};
+
+use bevy::prelude::*;
+use bevy_p2p_multiplayer::{prelude::*, transport::Transport};
+use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
+use serde::{Deserialize, Serialize};
+
+/// True when this process is in the sealed namespace and the test body
+/// should run; otherwise runs `test` again inside one and asserts it passed.
+fn sealed(test: &str) -> bool {
+    if std::env::var("P2P_SEALED_NETNS").as_deref() == Ok("1") {
+        return true;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/loopback-netns");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = Command::new(script)
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .status()
+        .expect(
+            "scripts/loopback-netns runs (needs unshare and ip, as root or with user namespaces)",
+        );
+    assert!(
+        status.success(),
+        "{test} failed inside the sealed namespace"
+    );
+    false
+}
+
+#[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
+struct Push(i8);
+
+fn server(grace: Duration) -> BackgroundServer {
+    spawn_in_background(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        host_grace: grace,
+        ..Default::default()
+    })
+    .expect("the signaling server starts")
+}
+
+fn player_app(server: &BackgroundServer, grace: Duration) -> App {
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, P2pMultiplayerPlugin))
+        .insert_resource(P2pSettings {
+            signaling_url: format!("ws://{}", server.local_addr()),
+            // Sealed: no STUN, no TURN; host candidates only.
+            ice_servers: Vec::new(),
+            host_grace: grace,
+            ..Default::default()
+        })
+        .add_player_input::<Push>()
+        .init_resource::<Failures>()
+        .add_systems(
+            Last,
+            |mut seen: ResMut<Failures>, mut failed: MessageReader<JoinFailed>| {
+                seen.0.extend(failed.read().map(|f| f.reason.clone()));
+            },
+        );
+    app.finish();
+    app.cleanup();
+    app
+}
+
+#[derive(Resource, Default)]
+struct Failures(Vec<JoinFailure>);
+
+/// Updates every app, about 200 times a second, until `done` or `limit`.
+fn run_until(
+    apps: &mut [&mut App],
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&[&mut App]) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        for app in apps.iter_mut() {
+            app.update();
+        }
+        if done(apps) {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn session(app: &App) -> &Session {
+    app.world().resource::<Session>()
+}
+
+fn roster_len(app: &App) -> usize {
+    app.world().resource::<Roster>().players.len()
+}
+
+fn host_a_room(host: &mut App) -> String {
+    host.world_mut().write_message(LobbyRequest::Host);
+    run_until(&mut [host], Duration::from_secs(10), "hosting", |apps| {
+        session(apps[0]).status == SessionStatus::InLobby
+    });
+    session(host)
+        .code
+        .clone()
+        .expect("a hosted room has a code")
+        .to_string()
+}
+
+#[test]
+fn six_players_meet_by_code_and_a_seventh_is_refused() {
+    if !sealed("six_players_meet_by_code_and_a_seventh_is_refused") {
+        return;
+    }
+    let grace = Duration::from_secs(30);
+    let server = server(grace);
+    let mut host = player_app(&server, grace);
+    let code = host_a_room(&mut host);
+    assert!(
+        session(&host)
+            .share_link
+            .as_deref()
+            .is_some_and(|l| l.ends_with(&format!("/play/{code}")))
+    );
+
+    let mut clients: Vec<App> = (0..5).map(|_| player_app(&server, grace)).collect();
+    for client in &mut clients {
+        // Typed the way players type: lower case, stray spaces.
+        client
+            .world_mut()
+            .write_message(LobbyRequest::Join(format!(" {} ", code.to_lowercase())));
+    }
+    let mut apps: Vec<&mut App> = core::iter::once(&mut host)
+        .chain(clients.iter_mut())
+        .collect();
+    let took = run_until(
+        &mut apps,
+        Duration::from_secs(10),
+        "six players see six",
+        |apps| apps.iter().all(|app| roster_len(app) == 6),
+    );
+    println!(
+        "six players saw six players {:.2} s after the joins",
+        took.as_secs_f64()
+    );
+
+    let mut slots: Vec<u8> = apps
+        .iter()
+        .map(|app| session(app).local_slot.expect("a slot").0)
+        .collect();
+    slots.sort();
+    assert_eq!(slots, [0, 1, 2, 3, 4, 5]);
+
+    // A client's input reaches its own slot on the host over the data channel.
+    apps[0].world_mut().write_message(LobbyRequest::Start);
+    let slot = session(apps[3]).local_slot.expect("a slot");
+    apps[3].world_mut().resource_mut::<LocalInput<Push>>().0 = Push(7);
+    run_until(
+        &mut apps,
+        Duration::from_secs(5),
+        "input on the host",
+        |apps| apps[0].world().resource::<PlayerInputs<Push>>().get(slot) == Some(&Push(7)),
+    );
+
+    // The seventh is told the room is full, before any WebRTC work.
+    let mut seventh = player_app(&server, grace);
+    seventh
+        .world_mut()
+        .write_message(LobbyRequest::Join(code.clone()));
+    apps.push(&mut seventh);
+    run_until(&mut apps, Duration::from_secs(5), "room_full", |apps| {
+        apps[6].world().resource::<Failures>().0 == [JoinFailure::RoomFull]
+    });
+    let seventh = apps.pop().expect("the seventh");
+    assert_eq!(session(seventh).status, SessionStatus::Idle);
+    assert!(seventh.world().get_resource::<Transport>().is_none());
+
+    // An unknown code fails at once with its own reason.
+    let mut stranger = player_app(&server, grace);
+    let unknown = if code == "ZZZZZZ" { "YYYYYY" } else { "ZZZZZZ" };
+    stranger
+        .world_mut()
+        .write_message(LobbyRequest::Join(unknown.into()));
+    let took = run_until(
+        &mut [&mut stranger],
+        Duration::from_secs(3),
+        "room_not_found",
+        |apps| apps[0].world().resource::<Failures>().0 == [JoinFailure::RoomNotFound],
+    );
+    println!("unknown code refused in {} ms", took.as_millis());
+}
+
+#[test]
+fn a_killed_host_socket_pauses_clients_and_the_host_comes_back() {
+    if !sealed("a_killed_host_socket_pauses_clients_and_the_host_comes_back") {
+        return;
+    }
+    let grace = Duration::from_secs(30);
+    let server = server(grace);
+    let mut host = player_app(&server, grace);
+    let code = host_a_room(&mut host);
+    let mut clients: Vec<App> = (0..2).map(|_| player_app(&server, grace)).collect();
+    for client in &mut clients {
+        client
+            .world_mut()
+            .write_message(LobbyRequest::Join(code.clone()));
+    }
+    let mut apps: Vec<&mut App> = core::iter::once(&mut host)
+        .chain(clients.iter_mut())
+        .collect();
+    run_until(
+        &mut apps,
+        Duration::from_secs(10),
+        "three players",
+        |apps| apps.iter().all(|app| roster_len(app) == 3),
+    );
+    apps[0].world_mut().write_message(LobbyRequest::Start);
+    run_until(&mut apps, Duration::from_secs(5), "playing", |apps| {
+        apps.iter()
+            .all(|app| session(app).status == SessionStatus::Playing)
+    });
+    let slots: Vec<_> = apps.iter().map(|app| session(app).local_slot).collect();
+
+    // Kill the host's socket: its websocket and data channels close.
+    apps[0].world_mut().remove_resource::<Transport>();
+    run_until(
+        &mut apps,
+        Duration::from_secs(10),
+        "host away on every client",
+        |apps| {
+            apps[1..]
+                .iter()
+                .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
+        },
+    );
+    let SessionStatus::HostAway { remaining } = session(apps[1]).status else {
+        unreachable!()
+    };
+    assert!(remaining <= grace);
+
+    let took = run_until(&mut apps, Duration::from_secs(20), "play resumes", |apps| {
+        apps.iter()
+            .all(|app| session(app).status == SessionStatus::Playing)
+            && apps.iter().all(|app| roster_len(app) == 3)
+    });
+    println!(
+        "play resumed {:.2} s after the clients saw the host go",
+        took.as_secs_f64()
+    );
+    let after: Vec<_> = apps.iter().map(|app| session(app).local_slot).collect();
+    assert_eq!(after, slots, "everyone kept their slot");
+}
+
+#[test]
+fn a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat() {
+    if !sealed("a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat") {
+        return;
+    }
+    let grace = Duration::from_secs(3);
+    let server = server(grace);
+    let mut host = player_app(&server, grace);
+    let code = host_a_room(&mut host);
+    let mut clients: Vec<App> = (0..3).map(|_| player_app(&server, grace)).collect();
+    for client in &mut clients {
+        client
+            .world_mut()
+            .write_message(LobbyRequest::Join(code.clone()));
+    }
+    {
+        let mut apps: Vec<&mut App> = core::iter::once(&mut host)
+            .chain(clients.iter_mut())
+            .collect();
+        run_until(&mut apps, Duration::from_secs(10), "four players", |apps| {
+            apps.iter().all(|app| roster_len(app) == 4)
+        });
+        // One client leaves: its player disappears everywhere.
+        apps[3].world_mut().write_message(LobbyRequest::Leave);
+        run_until(
+            &mut apps,
+            Duration::from_secs(10),
+            "the leaver's player gone",
+            |apps| apps[..3].iter().all(|app| roster_len(app) == 3),
+        );
+        assert_eq!(session(apps[3]).status, SessionStatus::Idle);
+    }
+    clients.pop();
+
+    // The host's app is gone for good.
+    drop(host);
+    let mut apps: Vec<&mut App> = clients.iter_mut().collect();
+    run_until(&mut apps, Duration::from_secs(10), "host away", |apps| {
+        apps.iter()
+            .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
+    });
+    let took = run_until(&mut apps, Duration::from_secs(10), "game ended", |apps| {
+        apps.iter()
+            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
+    });
+    println!(
+        "game ended {:.2} s after host away (grace {grace:?})",
+        took.as_secs_f64()
+    );
+    assert!(
+        took >= Duration::from_secs(2),
+        "not before the grace ran out"
+    );
+    for app in &apps {
+        assert!(app.world().get_resource::<Transport>().is_none());
+        assert_eq!(roster_len(app), 0, "the ended game's players are cleared");
+    }
+}

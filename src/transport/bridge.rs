@@ -1,4 +1,4 @@
-//! The `bevy_replicon` messaging backend over [`PeerLinks`].
+//! The `bevy_replicon` messaging backend over [`PeerLinks`](super::PeerLinks).
 //!
 //! On the host (replicon's listen server) every linked peer becomes a
 //! [`ConnectedClient`] entity; on a client the one linked peer is the host.

@@ -49,7 +49,8 @@ pub enum LobbyRequest {
     Join(String),
     /// Host only: start the game for everyone in the room.
     Start,
-    /// Leave the game (a host closes the room for everyone).
+    /// Leave the game. To its clients, a host that leaves is a host that is
+    /// gone: they pause and count down the grace period.
     Leave,
 }
 

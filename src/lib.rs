@@ -50,6 +50,8 @@ pub mod settings;
 pub mod share_code;
 pub mod testing;
 pub mod transport;
+#[cfg(feature = "ui")]
+pub mod ui;
 
 use bevy::{app::PluginGroupBuilder, prelude::*, state::app::StatesPlugin};
 use bevy_replicon::prelude::*;
@@ -58,6 +60,8 @@ pub use settings::P2pSettings;
 
 /// Everything a game needs, in one import.
 pub mod prelude {
+    #[cfg(feature = "ui")]
+    pub use crate::ui::{LearnMoreChosen, P2pUiPlugin, UpgradeHook, UpgradeRequested};
     pub use crate::{
         P2pMultiplayerPlugin,
         common_conditions::{gameplay_running, in_game, is_client, is_host},
@@ -85,12 +89,15 @@ pub struct P2pMultiplayerPlugin;
 
 impl PluginGroup for P2pMultiplayerPlugin {
     fn build(self) -> PluginGroupBuilder {
-        PluginGroupBuilder::start::<Self>()
+        let group = PluginGroupBuilder::start::<Self>()
             .add(CorePlugin)
             .add_group(RepliconPlugins)
             .add(transport::bridge::TransportBridgePlugin)
             .add(session::SessionPlugin)
-            .add(lobby::LobbyPlugin)
+            .add(lobby::LobbyPlugin);
+        #[cfg(feature = "ui")]
+        let group = group.add(ui::P2pUiPlugin);
+        group
     }
 }
 

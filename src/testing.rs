@@ -44,6 +44,10 @@ pub struct MemoryRoom {
     /// The host's current peer id (a new one after each reconnect).
     host_id: std::sync::Arc<std::sync::Mutex<PeerId>>,
     clients: Vec<(PeerId, App)>,
+    configure: Box<dyn Fn(&mut App)>,
+    /// Shared with the host's link factory: every client ever joined, so a
+    /// reconnecting host links to late joiners too.
+    client_ids: std::sync::Arc<std::sync::Mutex<Vec<PeerId>>>,
 }
 
 /// A fresh peer id drawn from a counter, so runs repeat.
@@ -68,7 +72,7 @@ impl MemoryRoom {
     /// A host and `clients` clients, every link up and every app updated
     /// until all clients see the host. `seed` drives the link conditioner;
     /// `configure` sets up each app (register inputs, replication, systems).
-    pub fn new(clients: usize, seed: u64, configure: impl Fn(&mut App)) -> Self {
+    pub fn new(clients: usize, seed: u64, configure: impl Fn(&mut App) + 'static) -> Self {
         let network = MemoryNetwork::new(seed);
         let code: ShareCode = TEST_CODE.parse().expect("a valid code");
         let host_id = std::sync::Arc::new(std::sync::Mutex::new(peer_id(1)));
@@ -78,14 +82,19 @@ impl MemoryRoom {
         // A host that loses its links comes back with a new id, linked to
         // every client still in the room, as the signaling server would do.
         let next_id = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(2));
+        let shared_ids = std::sync::Arc::new(std::sync::Mutex::new(client_ids.clone()));
         let (factory_net, factory_host, factory_clients) =
-            (network.clone(), host_id.clone(), client_ids.clone());
+            (network.clone(), host_id.clone(), shared_ids.clone());
         host.insert_resource(LinkFactory(Box::new(move |_url, _settings| {
             let n = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let id = peer_id(u128::from(n));
             *factory_host.lock().unwrap_or_else(|e| e.into_inner()) = id;
             let links = factory_net.join(id);
-            for &client in &factory_clients {
+            let clients = factory_clients
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for client in clients {
                 factory_net.connect(id, client);
             }
             Transport::new(links)
@@ -118,12 +127,42 @@ impl MemoryRoom {
             host,
             host_id,
             clients: apps,
+            configure: Box::new(configure),
+            client_ids: shared_ids,
         };
         room.step_until(600, |room| {
             room.clients()
                 .all(|app| app.world().resource::<Session>().status == SessionStatus::InLobby)
         });
         room
+    }
+
+    /// A client that joins now, into a game that may be running: it gets the
+    /// full state, then changes. Returns its index.
+    pub fn add_client(&mut self) -> usize {
+        let id = peer_id(
+            100 + self
+                .client_ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .len() as u128,
+        );
+        self.client_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id);
+        let mut app = test_app(&self.configure);
+        let code: ShareCode = TEST_CODE.parse().expect("a valid code");
+        enter_room_with(
+            app.world_mut(),
+            Role::Client,
+            code,
+            None,
+            Transport::new(self.network.join(id)),
+        );
+        self.network.connect(self.host_id(), id);
+        self.clients.push((id, app));
+        self.clients.len() - 1
     }
 
     /// The host's current peer id.

@@ -431,3 +431,48 @@ fn a_client_that_leaves_frees_its_slot_and_its_player_disappears() {
         "slot {leaving_slot:?} is free: {host_slots:?}"
     );
 }
+
+#[test]
+fn a_late_joiner_gets_the_full_state_then_changes() {
+    let mut room = MemoryRoom::new(2, 8, game);
+    room.start_game();
+    for _ in 0..40 {
+        set_input(room.client(0), 3, 1);
+        set_input(&mut room.host, -2, 0);
+        room.step();
+    }
+    let late = room.add_client();
+    room.step_until(120, |room| {
+        room.clients()
+            .chain([&room.host])
+            .all(|app| app.world().resource::<Roster>().players.len() == 4)
+    });
+    assert_eq!(
+        status(room.client(late)),
+        SessionStatus::Playing,
+        "joins the running game"
+    );
+    for _ in 0..20 {
+        set_input(room.client(late), 0, -4);
+        room.step();
+    }
+    for _ in 0..30 {
+        for i in 0..3 {
+            set_input(room.client(i), 0, 0);
+        }
+        set_input(&mut room.host, 0, 0);
+        room.step();
+    }
+    let truth = positions(&mut room.host);
+    assert_eq!(
+        positions(room.client(late)),
+        truth,
+        "the late joiner sees what the host has"
+    );
+    let slot = local_slot(room.client(late));
+    let own = truth
+        .iter()
+        .find(|(s, _)| *s == slot.0)
+        .expect("its player");
+    assert_eq!(own.1[1], -80.0, "its own inputs moved it");
+}

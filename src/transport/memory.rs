@@ -3,8 +3,10 @@
 //! A [`MemoryNetwork`] is a switchboard shared by several Bevy apps in one
 //! test. Each app gets [`MemoryLinks`] for a peer id; the test connects
 //! peers, sets [`LinkConditions`] per direction, and severs links to play a
-//! host that vanishes. Time is each app's real time as passed to
-//! [`PeerLinks::poll`], which tests drive by hand, so runs repeat exactly.
+//! host that vanishes. Time is the latest real time any app passed to
+//! [`PeerLinks::poll`], one clock for the whole network (an app that joins
+//! late starts its own clock at zero); tests drive it by hand, so runs
+//! repeat exactly.
 
 use core::time::Duration;
 use std::{
@@ -26,6 +28,8 @@ pub struct MemoryNetwork {
 }
 
 struct Switchboard {
+    /// The network's clock: the latest time any peer polled with.
+    clock: Duration,
     conditioner: Conditioner,
     /// Per sender and receiver.
     conditions: HashMap<(PeerId, PeerId), LinkConditions>,
@@ -38,8 +42,6 @@ struct Switchboard {
 
 #[derive(Default)]
 struct Inbox {
-    /// Real time of the peer's last poll: its clock for stamping sends.
-    now: Duration,
     events: Vec<LinkEvent>,
     /// Packets in flight to this peer, by arrival time then sequence.
     in_flight: BTreeMap<(Duration, u64), LinkEvent>,
@@ -55,6 +57,7 @@ impl MemoryNetwork {
     pub fn new(seed: u64) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Switchboard {
+                clock: Duration::ZERO,
                 conditioner: Conditioner::new(seed),
                 conditions: HashMap::new(),
                 links: HashSet::new(),
@@ -176,14 +179,16 @@ impl PeerLinks for MemoryLinks {
     fn poll(&mut self, now: Duration, events: &mut Vec<LinkEvent>) {
         let mut board = self.network.lock();
         let Switchboard {
+            clock,
             peers,
             delivered_bytes,
             ..
         } = &mut *board;
+        *clock = (*clock).max(now);
+        let now = *clock;
         let Some(inbox) = peers.get_mut(&self.id) else {
             return;
         };
-        inbox.now = now;
         // Link changes first, then every packet due by now, in arrival order.
         events.append(&mut inbox.events);
         while let Some(entry) = inbox.in_flight.first_entry() {
@@ -201,16 +206,17 @@ impl PeerLinks for MemoryLinks {
     fn send(&mut self, to: PeerId, delivery: Delivery, packet: Bytes) -> Result<(), LinkDown> {
         let mut board = self.network.lock();
         let Switchboard {
+            clock,
             conditioner,
             conditions,
             links,
             peers,
             ..
         } = &mut *board;
+        let now = *clock;
         if !links.contains(&(self.id, to)) {
             return Err(LinkDown);
         }
-        let now = peers.get(&self.id).map(|inbox| inbox.now).ok_or(LinkDown)?;
         let conditions = conditions
             .get(&(self.id, to))
             .copied()

@@ -7,34 +7,16 @@
 //! it, so plain `cargo test` never sends a WebRTC packet anywhere else.
 
 use core::time::Duration;
-use std::{process::Command, time::Instant};
+use std::time::Instant;
 
 use bevy::prelude::*;
 use bevy_p2p_multiplayer::{prelude::*, transport::Transport};
 use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 use serde::{Deserialize, Serialize};
 
-/// True when this process is in the sealed namespace and the test body
-/// should run; otherwise runs `test` again inside one and asserts it passed.
-fn sealed(test: &str) -> bool {
-    if std::env::var("P2P_SEALED_NETNS").as_deref() == Ok("1") {
-        return true;
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/loopback-netns");
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new(script)
-        .arg(exe)
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .status()
-        .expect(
-            "scripts/loopback-netns runs (needs unshare and ip, as root or with user namespaces)",
-        );
-    assert!(
-        status.success(),
-        "{test} failed inside the sealed namespace"
-    );
-    false
-}
+#[path = "support/sealed.rs"]
+mod support;
+use support::sealed;
 
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
 struct Push(i8);

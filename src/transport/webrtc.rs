@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use bevy::tasks::IoTaskPool;
 use bytes::Bytes;
+#[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
 use matchbox_socket::{
     ChannelConfig, PeerState, RtcIceServerConfig, WebRtcSocket, WebRtcSocketBuilder,

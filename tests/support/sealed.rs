@@ -1,0 +1,26 @@
+//! Keeps network tests inside a sealed network namespace.
+
+use std::process::Command;
+
+/// True when this process is in the sealed namespace and the test body
+/// should run; otherwise runs `test` again inside one (through
+/// `scripts/loopback-netns`) and asserts that it passed there.
+pub fn sealed(test: &str) -> bool {
+    if std::env::var("P2P_SEALED_NETNS").as_deref() == Ok("1") {
+        return true;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/loopback-netns");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = Command::new(script)
+        .arg(exe)
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .status()
+        .expect(
+            "scripts/loopback-netns runs (needs unshare and ip, as root or with user namespaces)",
+        );
+    assert!(
+        status.success(),
+        "{test} failed inside the sealed namespace"
+    );
+    false
+}

@@ -1,0 +1,206 @@
+//! Just enough WebDriver to drive Debian's headless Chromium from a test:
+//! sessions, navigation, title, a click, key presses and screenshots.
+//! Every request is bounded; the driver process dies with the test.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+/// A chromedriver process on a free loopback port.
+pub struct Chromedriver {
+    child: Child,
+    base: String,
+}
+
+impl Chromedriver {
+    /// Starts `chromedriver` (path from `CHROMEDRIVER`, else
+    /// `/usr/bin/chromedriver`) and waits until it answers.
+    pub fn start() -> Self {
+        let path = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(&path)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{path} does not start ({e}): install Debian's chromium-driver (scripts/test does)"));
+        let driver = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(status) = request("GET", &format!("{}/status", driver.base), None)
+                && status["value"]["ready"] == json!(true)
+            {
+                return driver;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("chromedriver did not get ready within 15 s");
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One headless Chromium window.
+#[derive(Clone)]
+pub struct Browser {
+    session: String,
+}
+
+impl Browser {
+    /// Opens a browser with the flags a sealed namespace needs.
+    pub fn open(driver: &Chromedriver, profile: &Path) -> Self {
+        let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        let args = [
+            "--headless=new".to_string(),
+            "--no-sandbox".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            // WebGL2 through SwiftShader, on a machine with no GPU.
+            "--use-angle=swiftshader".into(),
+            "--enable-unsafe-swiftshader".into(),
+            // Plain IP candidates, which a native peer can use.
+            "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
+            "--window-size=1280,720".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        let body = json!({
+            "capabilities": { "alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": { "binary": binary, "args": args }
+            }}
+        });
+        let answer = request("POST", &format!("{}/session", driver.base), Some(body))
+            .expect("chromedriver creates a session");
+        let id = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {answer}"))
+            .to_string();
+        Self {
+            session: format!("{}/session/{id}", driver.base),
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        request(method, &format!("{}{path}", self.session), body)
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// Navigates (returns once the page's load event fired).
+    pub fn goto(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// The page title: the arena writes its status there.
+    pub fn title(&self) -> String {
+        self.call("GET", "/title", None)["value"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Clicks the game's canvas, giving it keyboard focus.
+    pub fn click_canvas(&self) {
+        let found = self.call(
+            "POST",
+            "/element",
+            Some(json!({ "using": "css selector", "value": "#arena" })),
+        );
+        let element = found["value"]
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("the page has the #arena canvas")
+            .to_string();
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+    }
+
+    /// Holds `key` down for `held`, then releases it.
+    pub fn hold_key(&self, key: &str, held: Duration) {
+        let actions = json!({ "actions": [{
+            "type": "key", "id": "keyboard", "actions": [
+                { "type": "keyDown", "value": key },
+                { "type": "pause", "duration": held.as_millis() as u64 },
+                { "type": "keyUp", "value": key }
+            ]
+        }]});
+        self.call("POST", "/actions", Some(actions));
+    }
+
+    /// Saves a PNG screenshot of the window.
+    pub fn screenshot(&self, path: &Path) {
+        let shot = self.call("GET", "/screenshot", None);
+        let png = decode_base64(shot["value"].as_str().unwrap_or_default());
+        std::fs::write(path, png).expect("the screenshot is written");
+        println!("screenshot: {}", path.display());
+    }
+
+    /// Closes the browser.
+    pub fn close(&self) {
+        let _ = request("DELETE", &self.session, None);
+    }
+}
+
+fn request(method: &str, url: &str, body: Option<Value>) -> Result<Value, String> {
+    let mut req = ehttp::Request::get(url);
+    req.method = match method {
+        "POST" => ehttp::Method::POST,
+        "DELETE" => ehttp::Method::DELETE,
+        _ => ehttp::Method::GET,
+    };
+    if let Some(body) = body {
+        req.body = body.to_string().into_bytes();
+        req.headers.insert("Content-Type", "application/json");
+    }
+    let req = req.with_timeout(Some(Duration::from_secs(60)));
+    let response = ehttp::fetch_blocking(&req)?;
+    let value: Value = serde_json::from_slice(&response.bytes).map_err(|e| e.to_string())?;
+    if response.ok {
+        Ok(value)
+    } else {
+        Err(format!("HTTP {}: {value}", response.status))
+    }
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    for chunk in digits.chunks(4) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &d| (acc << 6) | u32::from(d)) << (6 * (4 - chunk.len()));
+        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&bytes[..chunk.len().saturating_sub(1)]);
+    }
+    out
+}

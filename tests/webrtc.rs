@@ -96,6 +96,24 @@ fn host_a_room(host: &mut App) -> String {
         .to_string()
 }
 
+/// `count` client apps, each asked to join with `typed` as the code.
+fn joining_clients(
+    server: &BackgroundServer,
+    grace: Duration,
+    count: usize,
+    typed: &str,
+) -> Vec<App> {
+    (0..count)
+        .map(|_| {
+            let mut client = player_app(server, grace);
+            client
+                .world_mut()
+                .write_message(LobbyRequest::Join(typed.to_string()));
+            client
+        })
+        .collect()
+}
+
 #[test]
 fn six_players_meet_by_code_and_a_seventh_is_refused() {
     if !sealed("six_players_meet_by_code_and_a_seventh_is_refused") {
@@ -112,13 +130,9 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
             .is_some_and(|l| l.ends_with(&format!("/play/{code}")))
     );
 
-    let mut clients: Vec<App> = (0..5).map(|_| player_app(&server, grace)).collect();
-    for client in &mut clients {
-        // Typed the way players type: lower case, stray spaces.
-        client
-            .world_mut()
-            .write_message(LobbyRequest::Join(format!(" {} ", code.to_lowercase())));
-    }
+    // Typed the way players type: lower case, stray spaces.
+    let typed = format!(" {} ", code.to_lowercase());
+    let mut clients = joining_clients(&server, grace, 5, &typed);
     let mut apps: Vec<&mut App> = core::iter::once(&mut host)
         .chain(clients.iter_mut())
         .collect();
@@ -188,12 +202,7 @@ fn a_killed_host_socket_pauses_clients_and_the_host_comes_back() {
     let server = server(grace);
     let mut host = player_app(&server, grace);
     let code = host_a_room(&mut host);
-    let mut clients: Vec<App> = (0..2).map(|_| player_app(&server, grace)).collect();
-    for client in &mut clients {
-        client
-            .world_mut()
-            .write_message(LobbyRequest::Join(code.clone()));
-    }
+    let mut clients = joining_clients(&server, grace, 2, &code);
     let mut apps: Vec<&mut App> = core::iter::once(&mut host)
         .chain(clients.iter_mut())
         .collect();
@@ -249,12 +258,7 @@ fn a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat() {
     let server = server(grace);
     let mut host = player_app(&server, grace);
     let code = host_a_room(&mut host);
-    let mut clients: Vec<App> = (0..3).map(|_| player_app(&server, grace)).collect();
-    for client in &mut clients {
-        client
-            .world_mut()
-            .write_message(LobbyRequest::Join(code.clone()));
-    }
+    let mut clients = joining_clients(&server, grace, 3, &code);
     {
         let mut apps: Vec<&mut App> = core::iter::once(&mut host)
             .chain(clients.iter_mut())

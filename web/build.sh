@@ -4,8 +4,9 @@
 #   web/build.sh          # then: cargo run -p bevy_p2p_signaling -- --web-root web/dist
 #
 # Needs the wasm32-unknown-unknown target and the wasm-bindgen CLI of the
-# version Cargo.lock pins (scripts/test --check-only installs both). Uses
-# wasm-opt (Debian's binaryen) when present to shrink the result.
+# version Cargo.lock pins (scripts/test --check-only installs both).
+# (No wasm-opt pass: measured here, -Oz took 4 minutes and saved 1% of the
+# gzipped download, 8.32 against 8.38 MB.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +30,6 @@ rm -rf "$out"
 mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name arena \
   "$target_dir/wasm32-unknown-unknown/$profile/examples/arena.wasm"
-if command -v wasm-opt >/dev/null; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals -o "$out/arena_bg.opt.wasm" "$out/arena_bg.wasm"
-  mv "$out/arena_bg.opt.wasm" "$out/arena_bg.wasm"
-fi
 cp web/index.html "$out/index.html"
 bytes=$(stat -c %s "$out/arena_bg.wasm")
 gz=$(gzip -9 -c "$out/arena_bg.wasm" | wc -c)

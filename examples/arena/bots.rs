@@ -26,6 +26,7 @@ pub fn start_bots(
         let options = Options {
             headless: true,
             bot: true,
+            in_process: true,
             join: Some(code.to_string()),
             server: pending.server.clone(),
             ..Default::default()

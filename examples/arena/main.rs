@@ -91,10 +91,13 @@ pub fn arena_app(options: Options) -> App {
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
                 1.0 / 120.0,
             ))),
-            LogPlugin::default(),
             P2pMultiplayerPlugin.build().disable::<P2pUiPlugin>(),
         ))
         .add_systems(Update, (report_to_stdout, start_when_hosting));
+        // A bot shares its process's logger.
+        if !options.in_process {
+            app.add_plugins(LogPlugin::default());
+        }
         if options.report_players {
             app.add_systems(Update, report_players);
         }

@@ -21,6 +21,9 @@ pub struct Options {
     pub quit_after: Option<f64>,
     /// No STUN server: peers link on their own addresses only (LAN, tests).
     pub no_stun: bool,
+    /// Runs inside another arena's process (a bot): that process already
+    /// set up logging. Not a command-line option.
+    pub in_process: bool,
     /// Headless: print every player's position and health when they change
     /// (at most 4 times a second), for tests and dedicated-host logs.
     pub report_players: bool,

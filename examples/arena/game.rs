@@ -124,8 +124,12 @@ impl Bullet {
     }
 
     /// Position at `tick` (a fraction allowed, for smooth drawing), pixels.
+    ///
+    /// A client's clock can trail a bullet's spawn by a tick or two (spawns
+    /// travel on the reliable channel, the clock on the unreliable one): such
+    /// a bullet is drawn at its muzzle, never behind it.
     pub fn position_at(&self, tick: f64) -> Vec2 {
-        let age = (tick - f64::from(self.fired_at)) as f32;
+        let age = (tick - f64::from(self.fired_at)).max(0.0) as f32;
         let origin = Vec2::new(f32::from(self.origin[0]), f32::from(self.origin[1]));
         let velocity = Vec2::new(f32::from(self.velocity[0]), f32::from(self.velocity[1]));
         (origin + velocity * age) / UNITS_PER_PX as f32

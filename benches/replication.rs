@@ -158,18 +158,6 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The eight directions a player walks in (never standing still).
-const DIRECTIONS: [(i8, i8); 8] = [
-    (1, 0),
-    (1, 1),
-    (0, 1),
-    (-1, 1),
-    (-1, 0),
-    (-1, -1),
-    (0, -1),
-    (1, -1),
-];
-
 /// What player `slot` does at `tick`: a direction drawn from slot and tick,
 /// changed every 20 to 55 ticks (depending on the slot), turned back toward
 /// the middle when its own body (as its app sees it) nears a wall; always
@@ -178,7 +166,8 @@ fn scripted_input(slot: u8, tick: u32, own: Option<Vec2>) -> ArenaInput {
     let period = 20 + 7 * u32::from(slot);
     let segment = tick / period;
     let draw = mix((u64::from(slot) << 32) | u64::from(segment));
-    let (mut move_x, mut move_y) = DIRECTIONS[(draw % DIRECTIONS.len() as u64) as usize];
+    let (mut move_x, mut move_y) =
+        game::DIRECTIONS[(draw % game::DIRECTIONS.len() as u64) as usize];
     if let Some(own) = own {
         let margin = game::HALF_SIZE - Vec2::new(150.0, 100.0);
         if own.x.abs() > margin.x {

@@ -126,10 +126,7 @@ fn handle_request(world: &mut World, request: LobbyRequest) {
             if world.resource::<Session>().in_game() {
                 info!("leaving the game");
             }
-            end_game(world, SessionStatus::Idle);
-            let mut session = world.resource_mut::<Session>();
-            session.code = None;
-            session.share_link = None;
+            leave_room(world);
         }
     }
 }
@@ -289,13 +286,19 @@ fn set_status(world: &mut World, status: SessionStatus) {
     world.resource_mut::<Session>().status = status;
 }
 
-/// Reports a failed host or join and returns to idle.
-fn fail(world: &mut World, failure: JoinFailure) -> LobbyTask {
-    warn!("{failure}");
+/// Ends any game and forgets the room: back to idle, no code, no link.
+fn leave_room(world: &mut World) {
     end_game(world, SessionStatus::Idle);
     let mut session = world.resource_mut::<Session>();
     session.code = None;
     session.share_link = None;
+}
+
+/// Reports a failed host or join and returns to idle.
+fn fail(world: &mut World, failure: JoinFailure) -> LobbyTask {
+    warn!("{failure}");
+    leave_room(world);
+    let mut session = world.resource_mut::<Session>();
     session.last_failure = Some(failure.clone());
     world.write_message(JoinFailed { reason: failure });
     LobbyTask::None

@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 use bevy_p2p_multiplayer::prelude::*;
 
-use crate::game::ArenaInput;
+use crate::game::{ArenaInput, DIRECTIONS};
 
 /// WASD or arrows move, space shoots.
 pub fn read_keyboard(keys: Res<ButtonInput<KeyCode>>, mut input: ResMut<LocalInput<ArenaInput>>) {
@@ -31,16 +31,6 @@ pub fn play_bot(time: Res<Time>, session: Res<Session>, mut input: ResMut<LocalI
 
 /// The scripted input of `slot` at `tick`: a new direction every second.
 pub fn bot_input(slot: u8, tick: u32) -> ArenaInput {
-    const DIRECTIONS: [(i8, i8); 8] = [
-        (1, 0),
-        (1, 1),
-        (0, 1),
-        (-1, 1),
-        (-1, 0),
-        (-1, -1),
-        (0, -1),
-        (1, -1),
-    ];
     let phase = (tick / 60 + u32::from(slot) * 3) as usize;
     let (move_x, move_y) = DIRECTIONS[phase % DIRECTIONS.len()];
     ArenaInput {

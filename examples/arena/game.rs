@@ -39,6 +39,18 @@ pub const COLORS: [Color; 6] = [
     Color::srgb(0.95, 0.55, 0.20),
 ];
 
+/// The eight directions a player can walk in, for scripted players.
+pub const DIRECTIONS: [(i8, i8); 8] = [
+    (1, 0),
+    (1, 1),
+    (0, 1),
+    (-1, 1),
+    (-1, 0),
+    (-1, -1),
+    (0, -1),
+    (1, -1),
+];
+
 /// Rates the host plays by; the benchmark turns them up.
 #[derive(Resource, Clone, Copy, Debug)]
 pub struct ArenaRules {

@@ -214,7 +214,7 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
         page.goto(&format!("{base}/play/{code}?ice=none"));
     }
     let titles = || pages.iter().map(Browser::title).collect::<Vec<_>>();
-    wait(Duration::from_secs(90), "three players everywhere", || {
+    wait(Duration::from_secs(240), "three players everywhere", || {
         host.poll();
         host.players() == 3 && titles().iter().all(|t| t.contains("players=3"))
     });
@@ -290,7 +290,7 @@ fn a_browser_hosts_and_another_browser_joins() {
     let host = Browser::open(&driver, &profile("host"));
     host.goto(&format!("{base}/?host&ice=none"));
     wait(
-        Duration::from_secs(90),
+        Duration::from_secs(240),
         "the browser host has a code",
         || {
             let title = host.title();
@@ -301,9 +301,11 @@ fn a_browser_hosts_and_another_browser_joins() {
     let code = code_in(&host.title()).expect("a code in the host's title");
     let guest = Browser::open(&driver, &profile("guest"));
     guest.goto(&format!("{base}/play/{code}?ice=none"));
-    wait(Duration::from_secs(90), "two players in both pages", || {
-        host.title().contains("players=2") && guest.title().contains("players=2")
-    });
+    wait(
+        Duration::from_secs(240),
+        "two players in both pages",
+        || host.title().contains("players=2") && guest.title().contains("players=2"),
+    );
     println!("titles: {:?} {:?}", host.title(), guest.title());
     let shots = artifacts();
     host.screenshot(&shots.join("browser-host-lobby.png"));

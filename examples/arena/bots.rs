@@ -6,11 +6,12 @@ use bevy_p2p_multiplayer::prelude::*;
 
 use crate::options::Options;
 
-/// How many bots to start once this host has a code.
+/// How many bots to start once this host has a code, and the host's own
+/// settings: a bot asks the same signaling server and ICE servers.
 #[derive(Resource)]
 pub struct PendingBots {
     pub count: usize,
-    pub server: Option<String>,
+    pub settings: P2pSettings,
 }
 
 /// Starts the bots once the room exists.
@@ -28,13 +29,13 @@ pub fn start_bots(
             bot: true,
             in_process: true,
             join: Some(code.to_string()),
-            server: pending.server.clone(),
             ..Default::default()
         };
+        let settings = pending.settings.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("bot-{n}"))
             .spawn(move || {
-                crate::arena_app(options).run();
+                crate::arena_app(options, settings).run();
             });
         if let Err(e) = spawned {
             warn!("could not start bot {n}: {e}");

@@ -50,9 +50,7 @@ fn main() {
     #[cfg(not(target_family = "wasm"))]
     let _local_server = local_server::ensure(&settings);
 
-    let mut app = arena_app(options);
-    app.insert_resource(settings);
-    app.run();
+    arena_app(options, settings).run();
 }
 
 /// The signaling server: `--server`, else `P2P_SIGNALING_URL`, else the
@@ -83,9 +81,13 @@ fn settings(options: &Options) -> P2pSettings {
     settings
 }
 
-/// Builds the arena app for `options` (also used for in-process bots).
-pub fn arena_app(options: Options) -> App {
+/// Builds the arena app for `options`, talking to the server and ICE
+/// servers of `settings` (also used for in-process bots, which get their
+/// host's settings).
+pub fn arena_app(options: Options, settings: P2pSettings) -> App {
     let mut app = App::new();
+    // Before the plugin, which reads the tick rate from it.
+    app.insert_resource(settings.clone());
     if options.headless {
         app.add_plugins((
             MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::from_secs_f64(
@@ -140,7 +142,7 @@ pub fn arena_app(options: Options) -> App {
     if options.bots > 0 {
         app.insert_resource(bots::PendingBots {
             count: options.bots,
-            server: options.server.clone(),
+            settings,
         })
         .add_systems(Update, bots::start_bots);
     }

@@ -1,6 +1,9 @@
 //! Keeps network tests inside a sealed network namespace.
 
-use std::process::Command;
+use std::{
+    process::Command,
+    time::{Duration, Instant},
+};
 
 /// True when this process is in the sealed namespace and the test body
 /// should run; otherwise runs `test` again inside one (through
@@ -23,4 +26,19 @@ pub fn sealed(test: &str) -> bool {
         "{test} failed inside the sealed namespace"
     );
     false
+}
+
+/// Polls `done` every 50 ms until it holds; panics at `limit`, so no test
+/// waits forever. Prints how long it took.
+#[allow(dead_code, reason = "not every test binary that is sealed waits")]
+pub fn wait(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            println!("{what}: {:.1} s", start.elapsed().as_secs_f64());
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what}: not within {limit:?}");
 }

@@ -7,24 +7,20 @@
 //! `scripts/test` runs first). Screenshots go to the test's temp directory.
 
 use core::time::Duration;
-use std::{
-    collections::BTreeMap,
-    io::{BufRead, BufReader},
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::mpsc::Receiver,
-    time::Instant,
-};
+use std::path::PathBuf;
 
 use bevy_p2p_multiplayer::prelude::*;
 use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 
+#[path = "support/arena.rs"]
+mod arena;
 #[path = "support/sealed.rs"]
 mod sealed;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
-use sealed::sealed;
+use arena::ArenaProcess;
+use sealed::{sealed, wait};
 use webdriver::{Browser, Chromedriver};
 
 fn web_dist() -> PathBuf {
@@ -48,110 +44,6 @@ fn server() -> BackgroundServer {
     .expect("the signaling server starts")
 }
 
-/// A player's first and latest reported position, pixels.
-type Travel = ((f32, f32), (f32, f32));
-
-/// The arena example itself as a native headless host, in its own process:
-/// the same program players run, so its protocol matches the pages'.
-struct ArenaHost {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl ArenaHost {
-    fn start(server: &BackgroundServer) -> Self {
-        // Integration tests live in target/<profile>/deps; examples beside.
-        let exe = std::env::current_exe().expect("the test binary's path");
-        let arena = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(|dir| dir.join("examples").join("arena"))
-            .expect("the target folder");
-        assert!(
-            arena.exists(),
-            "{} is missing: `cargo test` builds the examples",
-            arena.display()
-        );
-        let mut child = Command::new(&arena)
-            .args([
-                "--headless",
-                "--host",
-                "--no-stun",
-                "--report-players",
-                "--server",
-            ])
-            .arg(format!("ws://{}", server.local_addr()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the arena starts");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn poll(&mut self) {
-        self.seen.extend(self.lines.try_iter());
-    }
-
-    fn code(&self) -> Option<String> {
-        self.seen
-            .iter()
-            .find_map(|l| l.strip_prefix("code: ").map(str::to_string))
-    }
-
-    fn players(&self) -> usize {
-        self.seen
-            .iter()
-            .rev()
-            .find_map(|l| {
-                l.rsplit_once("players: ")
-                    .and_then(|(_, n)| n.trim().parse().ok())
-            })
-            .unwrap_or(0)
-    }
-
-    /// Each slot's first and latest reported position.
-    fn travels(&self) -> BTreeMap<u8, Travel> {
-        let mut travels = BTreeMap::new();
-        for line in &self.seen {
-            let Some(rest) = line.strip_prefix("player ") else {
-                continue;
-            };
-            let field = |name: &str| {
-                rest.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(name))
-                    .and_then(|v| v.parse::<f32>().ok())
-            };
-            let (Some(slot), Some(x), Some(y)) = (field("slot="), field("x="), field("y=")) else {
-                continue;
-            };
-            let entry = travels.entry(slot as u8).or_insert(((x, y), (x, y)));
-            entry.1 = (x, y);
-        }
-        travels
-    }
-}
-
-impl Drop for ArenaHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn artifacts() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("browser");
     std::fs::create_dir_all(&dir).expect("the artifacts folder");
@@ -164,28 +56,35 @@ fn profile(name: &str) -> PathBuf {
     dir
 }
 
-/// Polls `done` until it holds; panics at `limit`.
-fn wait(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            println!("{what}: {:.1} s", start.elapsed().as_secs_f64());
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what}: not within {limit:?}");
+/// The share code in a page title: the arena writes it as a `code=` field
+/// (`Arena | In lobby QMZPMX | players=1 | code=QMZPMX`), so the code is read
+/// from a place that always holds it, whatever letters it is made of.
+fn code_in(title: &str) -> Option<ShareCode> {
+    title
+        .split(" | ")
+        .find_map(|field| field.strip_prefix("code="))
+        .and_then(|code| code.parse().ok())
 }
 
-fn code_in(title: &str) -> Option<String> {
-    title
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|word| {
-            word.len() == 6
-                && word.parse::<ShareCode>().is_ok()
-                && word.chars().any(|c| c.is_ascii_digit())
-        })
-        .map(str::to_string)
+#[test]
+fn codes_are_read_from_titles_with_and_without_digits() {
+    for code in ["QMZPMX", "ABC234", "234567", "Z2Z2Z2"] {
+        let title = format!("Arena | In lobby {code} | players=1 | code={code}");
+        assert_eq!(
+            code_in(&title).map(|c| c.to_string()).as_deref(),
+            Some(code),
+            "{title}"
+        );
+    }
+    for title in [
+        "Arena | Connecting… | players=0",
+        "Arena | Not in a game | players=0",
+        "Arena | Game not found | players=0 | code=",
+        "Arena | In lobby QMZPM0 | players=1 | code=QMZPM0",
+        "Loading the arena…",
+    ] {
+        assert_eq!(code_in(title), None, "{title}");
+    }
 }
 
 #[test]
@@ -195,7 +94,15 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
     }
     let server = server();
     let base = format!("http://{}", server.local_addr());
-    let mut host = ArenaHost::start(&server);
+    // The arena program itself as a native headless host: the same program
+    // players run, so its protocol matches the pages'.
+    let mut host = ArenaProcess::start([
+        "--host".to_string(),
+        "--no-stun".into(),
+        "--report-players".into(),
+        "--server".into(),
+        format!("ws://{}", server.local_addr()),
+    ]);
     wait(
         Duration::from_secs(20),
         "the native host has a code",
@@ -228,7 +135,7 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
     // rendered by SwiftShader on a busy machine may run few frames, so the
     // key is held up to three times, 3 s each, until the host reports a move
     // of at least one tick's step (4 px).
-    let moved_right = |host: &ArenaHost| {
+    let moved_right = |host: &ArenaProcess| {
         host.travels()
             .values()
             .any(|(from, to)| to.0 - from.0 >= 4.0)
@@ -299,6 +206,7 @@ fn a_browser_hosts_and_another_browser_joins() {
         },
     );
     let code = code_in(&host.title()).expect("a code in the host's title");
+    println!("the browser host's code: {code}");
     let guest = Browser::open(&driver, &profile("guest"));
     guest.goto(&format!("{base}/play/{code}?ice=none"));
     wait(
@@ -312,4 +220,168 @@ fn a_browser_hosts_and_another_browser_joins() {
     guest.screenshot(&shots.join("browser-guest-lobby.png"));
     host.close();
     guest.close();
+}
+
+/// The profile folder of the browser that [`fails_with_a_browser_open`]
+/// starts: its processes carry it on their command lines, so they can be
+/// counted.
+const DOOMED_PROFILE: &str = "P2P_DOOMED_PROFILE";
+
+/// Chromium processes whose command line names `profile`.
+fn browser_processes(profile: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(profile))
+        .count()
+}
+
+/// Run only by [`a_failed_browser_test_leaves_no_browser_behind`], in a
+/// child process: opens a browser, says how many processes it made, fails.
+#[test]
+#[ignore = "fails on purpose; a_failed_browser_test_leaves_no_browser_behind runs it"]
+fn fails_with_a_browser_open() {
+    let profile = PathBuf::from(std::env::var(DOOMED_PROFILE).expect("run by the parent test"));
+    let driver = Chromedriver::start();
+    let page = Browser::open(&driver, &profile);
+    page.goto("about:blank");
+    println!(
+        "browser processes while open: {}",
+        browser_processes(&profile.to_string_lossy())
+    );
+    panic!("failing on purpose with a browser open");
+}
+
+#[test]
+fn a_failed_browser_test_leaves_no_browser_behind() {
+    if !sealed("a_failed_browser_test_leaves_no_browser_behind") {
+        return;
+    }
+    let doomed = profile("doomed");
+    let marker = doomed.to_string_lossy().to_string();
+    let output = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([
+            "--ignored",
+            "--exact",
+            "fails_with_a_browser_open",
+            "--nocapture",
+        ])
+        .env(DOOMED_PROFILE, &marker)
+        .output()
+        .expect("the failing test runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "it was meant to fail: {stdout}");
+    let while_open: usize = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("browser processes while open: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the failing test never opened its browser: {stdout}"));
+    assert!(
+        while_open > 0,
+        "no browser process found while it was open: the count is blind"
+    );
+    // The child process has exited: its drops ran while it unwound.
+    let after = browser_processes(&marker);
+    println!("browser processes: {while_open} while open, {after} after the failed test");
+    assert_eq!(after, 0, "a failed test left Chromium running");
+}
+
+#[test]
+fn the_arena_fits_a_small_window() {
+    if !sealed("the_arena_fits_a_small_window") {
+        return;
+    }
+    let server = server();
+    let base = format!("http://{}", server.local_addr());
+    let driver = Chromedriver::start();
+    let page = Browser::open_sized(&driver, &profile("small"), (800, 600));
+    page.set_viewport(800, 600);
+    page.goto(&format!("{base}/?host&ice=none"));
+    wait(Duration::from_secs(240), "the small page hosts", || {
+        code_in(&page.title()).is_some()
+    });
+    // Let the lobby settle, then look: the whole floor must be inside the
+    // page, with the background on all four sides of it.
+    std::thread::sleep(Duration::from_secs(2));
+    let png = page.screenshot_png();
+    std::fs::write(artifacts().join("arena-800x600.png"), &png).expect("the screenshot is written");
+    page.close();
+    let shot = Screenshot::decode(&png);
+    println!("screenshot: {}x{}", shot.width, shot.height);
+    assert_eq!((shot.width, shot.height), (800, 600), "the page's size");
+    // Across the middle row (the lobby window sits in the middle, so the
+    // column is taken at a quarter of the width).
+    let row: Vec<Shade> = (0..shot.width)
+        .map(|x| shot.shade(x, shot.height / 2))
+        .collect();
+    let column: Vec<Shade> = (0..shot.height)
+        .map(|y| shot.shade(shot.width / 4, y))
+        .collect();
+    for (name, line) in [("middle row", &row), ("quarter column", &column)] {
+        let first = line.iter().position(|s| *s == Shade::Floor);
+        let last = line.iter().rposition(|s| *s == Shade::Floor);
+        let (Some(first), Some(last)) = (first, last) else {
+            panic!("no arena floor on the {name}: {line:?}");
+        };
+        println!("{name}: floor from {first} to {last} of {}", line.len());
+        assert!(
+            line[..first].contains(&Shade::Background)
+                && line[last + 1..].contains(&Shade::Background),
+            "the arena is cut at the {name}'s ends: floor from {first} to {last} of {}",
+            line.len()
+        );
+    }
+}
+
+/// What a pixel of the arena shows, roughly.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shade {
+    /// The clear colour around the arena (0.05, 0.05, 0.07).
+    Background,
+    /// The arena's floor (0.11, 0.12, 0.15).
+    Floor,
+    /// Anything else: players, bullets, overlays.
+    Other,
+}
+
+/// A decoded RGBA screenshot.
+struct Screenshot {
+    width: usize,
+    height: usize,
+    rgba: Vec<u8>,
+}
+
+impl Screenshot {
+    fn decode(png_bytes: &[u8]) -> Self {
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        decoder.set_transformations(png::Transformations::normalize_to_color8());
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut buf = vec![0; reader.output_buffer_size().expect("a sane size")];
+        let info = reader.next_frame(&mut buf).expect("a frame");
+        let channels = info.color_type.samples();
+        let rgba = buf[..info.buffer_size()]
+            .chunks(channels)
+            .flat_map(|px| [px[0], px[1 % channels], px[2 % channels], 255])
+            .collect();
+        Self {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgba,
+        }
+    }
+
+    fn shade(&self, x: usize, y: usize) -> Shade {
+        let i = (y * self.width + x) * 4;
+        let sum: u32 = self.rgba[i..i + 3].iter().map(|&c| u32::from(c)).sum();
+        // sRGB 8-bit sums: background 13+13+18 = 44, floor 28+31+38 = 97.
+        match sum {
+            0..=65 => Shade::Background,
+            75..=125 => Shade::Floor,
+            _ => Shade::Other,
+        }
+    }
 }

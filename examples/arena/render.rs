@@ -5,12 +5,16 @@
 //! drawn to where the newest state says, over one tick; bullets are drawn
 //! where their straight flight puts them now, between ticks included.
 
-use bevy::prelude::*;
+use bevy::{camera::ScalingMode, prelude::*};
 use bevy_p2p_multiplayer::prelude::*;
 
 use crate::game::{
     ArenaClock, BULLET_RADIUS, Body, Bullet, COLORS, HALF_SIZE, MAX_HEALTH, PLAYER_RADIUS, TICK_HZ,
 };
+
+/// World pixels shown around the arena, so its walls are never at the
+/// window's edge.
+const VIEW_MARGIN: f32 = 20.0;
 
 /// Draws the arena in a window.
 pub struct ArenaRenderPlugin;
@@ -62,7 +66,19 @@ fn setup_scene(
     mut meshes: ResMut<Assets<Mesh>>,
     mut materials: ResMut<Assets<ColorMaterial>>,
 ) {
-    commands.spawn(Camera2d);
+    // The whole arena, plus a margin, in any window: native windows resize
+    // and browser pages come in every size. The view grows to keep the
+    // arena's aspect, never cuts it.
+    commands.spawn((
+        Camera2d,
+        Projection::Orthographic(OrthographicProjection {
+            scaling_mode: ScalingMode::AutoMin {
+                min_width: (HALF_SIZE.x + VIEW_MARGIN) * 2.0,
+                min_height: (HALF_SIZE.y + VIEW_MARGIN) * 2.0,
+            },
+            ..OrthographicProjection::default_2d()
+        }),
+    ));
     commands.spawn((
         Sprite::from_color(Color::srgb(0.11, 0.12, 0.15), HALF_SIZE * 2.0),
         Transform::from_xyz(0.0, 0.0, -1.0),

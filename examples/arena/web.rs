@@ -54,6 +54,19 @@ pub fn install_close_warning() {
     warn.forget();
 }
 
+/// `Arena | In lobby QMZPMX | players=1 | code=QMZPMX`: the status a player
+/// reads, then fields for scripts and tests (`code=` whenever there is one).
+fn page_title(session: &Session, players: usize) -> String {
+    let mut title = format!(
+        "Arena | {} | players={players}",
+        bevy_p2p_multiplayer::ui::status_line(session)
+    );
+    if let Some(code) = &session.code {
+        title.push_str(&format!(" | code={code}"));
+    }
+    title
+}
+
 /// Keeps the close warning and the page title up to date.
 pub fn reflect_session(session: Res<Session>, role: Option<Res<Role>>, roster: Res<Roster>) {
     let hosting_others = role.as_deref() == Some(&Role::Host) && roster.players.len() > 1;
@@ -62,10 +75,6 @@ pub fn reflect_session(session: Res<Session>, role: Option<Res<Role>>, roster: R
         return;
     }
     if let Some(document) = web_sys::window().and_then(|w| w.document()) {
-        let players = roster.players.len();
-        document.set_title(&format!(
-            "Arena | {} | players={players}",
-            bevy_p2p_multiplayer::ui::status_line(&session)
-        ));
+        document.set_title(&page_title(&session, roster.players.len()));
     }
 }

@@ -1,14 +1,18 @@
 //! Just enough WebDriver to drive Debian's headless Chromium from a test:
 //! sessions, navigation, title, a click, key presses and screenshots.
-//! Every request is bounded; the driver process dies with the test.
+//! Every request is bounded. Chromedriver runs in a process group of its
+//! own, and dropping [`Chromedriver`] kills that whole group: the driver and
+//! every Chromium it started, on a failed test too.
 
 use std::{
     net::TcpListener,
+    os::unix::process::CommandExt,
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
+use base64::Engine;
 use serde_json::{Value, json};
 
 /// A chromedriver process on a free loopback port.
@@ -28,6 +32,9 @@ impl Chromedriver {
             .port();
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
+            // A group of its own (its id is the driver's pid): the browsers
+            // it starts join it, so one signal stops them all.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -51,6 +58,10 @@ impl Chromedriver {
 
 impl Drop for Chromedriver {
     fn drop(&mut self) {
+        // The whole group: killing chromedriver alone would orphan its
+        // Chromium processes, which keep running (and rendering) forever.
+        let group = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -63,8 +74,13 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Opens a browser with the flags a sealed namespace needs.
+    /// Opens a 1280x720 browser with the flags a sealed namespace needs.
     pub fn open(driver: &Chromedriver, profile: &Path) -> Self {
+        Self::open_sized(driver, profile, (1280, 720))
+    }
+
+    /// Opens a browser whose window is `width` x `height` pixels.
+    pub fn open_sized(driver: &Chromedriver, profile: &Path, (width, height): (u32, u32)) -> Self {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let args = [
             "--headless=new".to_string(),
@@ -80,7 +96,7 @@ impl Browser {
             "--enable-unsafe-swiftshader".into(),
             // Plain IP candidates, which a native peer can use.
             "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
-            "--window-size=1280,720".into(),
+            format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.display()),
         ];
         let body = json!({
@@ -103,6 +119,25 @@ impl Browser {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         request(method, &format!("{}{path}", self.session), body)
             .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
+    }
+
+    /// Resizes the window so that the page itself (the viewport) is
+    /// `width` x `height` CSS pixels: the window's own bars come on top.
+    pub fn set_viewport(&self, width: u32, height: u32) {
+        let bars = self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({
+                "script": "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+                "args": []
+            })),
+        );
+        let bar = |i: usize| bars["value"][i].as_u64().unwrap_or(0) as u32;
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width + bar(0), "height": height + bar(1) })),
+        );
     }
 
     /// Navigates (returns once the page's load event fired).
@@ -150,11 +185,17 @@ impl Browser {
         self.call("POST", "/actions", Some(actions));
     }
 
+    /// A PNG screenshot of the window.
+    pub fn screenshot_png(&self) -> Vec<u8> {
+        let shot = self.call("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["value"].as_str().unwrap_or_default())
+            .expect("the screenshot is base64")
+    }
+
     /// Saves a PNG screenshot of the window.
     pub fn screenshot(&self, path: &Path) {
-        let shot = self.call("GET", "/screenshot", None);
-        let png = decode_base64(shot["value"].as_str().unwrap_or_default());
-        std::fs::write(path, png).expect("the screenshot is written");
+        std::fs::write(path, self.screenshot_png()).expect("the screenshot is written");
         println!("screenshot: {}", path.display());
     }
 
@@ -183,24 +224,4 @@ fn request(method: &str, url: &str, body: Option<Value>) -> Result<Value, String
     } else {
         Err(format!("HTTP {}: {value}", response.status))
     }
-}
-
-fn decode_base64(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => Some(c - b'A'),
-        b'a'..=b'z' => Some(c - b'a' + 26),
-        b'0'..=b'9' => Some(c - b'0' + 52),
-        b'+' => Some(62),
-        b'/' => Some(63),
-        _ => None,
-    };
-    let digits: Vec<u8> = text.bytes().filter_map(value).collect();
-    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
-    for chunk in digits.chunks(4) {
-        let n =
-            chunk.iter().fold(0u32, |acc, &d| (acc << 6) | u32::from(d)) << (6 * (4 - chunk.len()));
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..chunk.len().saturating_sub(1)]);
-    }
-    out
 }

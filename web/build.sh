@@ -31,6 +31,10 @@ mkdir -p "$out"
 wasm-bindgen --target web --no-typescript --out-dir "$out" --out-name arena \
   "$target_dir/wasm32-unknown-unknown/$profile/examples/arena.wasm"
 cp web/index.html "$out/index.html"
-bytes=$(stat -c %s "$out/arena_bg.wasm")
-gz=$(gzip -9 -c "$out/arena_bg.wasm" | wc -c)
-echo "web/build.sh: wrote $out/arena_bg.wasm: $((bytes / 1024 / 1024)) MiB ($bytes bytes; $((gz / 1024 / 1024)) MiB gzipped)"
+# Precompressed copies: the signaling server sends `file.gz` to browsers that
+# accept gzip (every browser), so this is what players download.
+for file in "$out/arena_bg.wasm" "$out/arena.js"; do
+  gzip -9 --keep --force "$file"
+done
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB (%d bytes)", b / 1048576, b }'; }
+echo "web/build.sh: wrote $out/arena_bg.wasm: $(mib "$(stat -c %s "$out/arena_bg.wasm")"); served gzipped: $(mib "$(stat -c %s "$out/arena_bg.wasm.gz")")"

@@ -78,7 +78,13 @@ pub(crate) fn routes(hub: Hub) -> Router {
 /// Adds what needs the finished router: static files (or JSON 404s) for
 /// everything unrouted, and the plain-request guard on the websocket routes.
 pub(crate) fn finish(router: Router, web_root: Option<&FsPath>) -> Router {
-    let files = web_root.map(|root| ServeDir::new(root).append_index_html_on_directories(true));
+    // `web/build.sh` writes `file.gz` beside each large file: browsers that
+    // accept gzip (all of them) get that, several times smaller.
+    let files = web_root.map(|root| {
+        ServeDir::new(root)
+            .append_index_html_on_directories(true)
+            .precompressed_gzip()
+    });
     let router = router.layer(middleware::from_fn_with_state(
         files.clone(),
         plain_request_on_ws_route,

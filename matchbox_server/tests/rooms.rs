@@ -514,6 +514,14 @@ async fn web_root_is_served_beside_the_websockets() {
         );
     }
     assert_eq!(http(addr, "GET", "/missing.js", &[]).await.status, 404);
+    // A precompressed copy beside a file goes to browsers that accept gzip.
+    std::fs::write(root.join("game.js.gz"), "pretend-gzip").expect("write");
+    let zipped = http(addr, "GET", "/game.js", &[("Accept-Encoding", "gzip, br")]).await;
+    assert_eq!((zipped.status, zipped.body.as_str()), (200, "pretend-gzip"));
+    assert_eq!(zipped.header("content-encoding").as_deref(), Some("gzip"));
+    let plain = http(addr, "GET", "/game.js", &[]).await;
+    assert_eq!((plain.status, plain.body.as_str()), (200, "let x;"));
+    assert_eq!(plain.header("content-encoding"), None);
     // The websocket route still works, and so does the API.
     let host = connect(addr, &room.code, Some(&room.host_token)).await;
     assert_eq!(room_info(addr, &room.code).await.1["players"], json!(1));

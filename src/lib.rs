@@ -53,6 +53,12 @@ pub mod transport;
 #[cfg(feature = "ui")]
 pub mod ui;
 
+/// The README's Rust examples, compiled by `cargo test` as doc tests, so that
+/// what a newcomer copies from it builds.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 use bevy::{app::PluginGroupBuilder, prelude::*, state::app::StatesPlugin};
 use bevy_replicon::prelude::*;
 

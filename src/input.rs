@@ -26,8 +26,8 @@ use crate::{
 /// How many inputs each packet carries: the current one and the ones before.
 pub const INPUT_REDUNDANCY: usize = 8;
 
-/// Slots a room can have, the host's included.
-pub const MAX_SLOTS: usize = 6;
+/// Slots a room can have, the host's included: the protocol's room size.
+pub const MAX_SLOTS: usize = bevy_p2p_protocol::room::MAX_PLAYERS;
 
 /// The most inputs the host keeps queued per slot (133 ms at 60 Hz, enough
 /// for 100 ms of jitter); beyond it the oldest are dropped so that a burst

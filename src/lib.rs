@@ -35,11 +35,16 @@
 //! - [`lobby`]: the room API of the signaling server: host, join, leave.
 //! - [`session`]: role, slots, status, the host-away countdown, reconnects.
 //! - [`input`]: per-player inputs, shipped each tick, applied per slot.
-//! - [`transport`]: links between peers as byte queues ([`WebRtcLinks`] or
-//!   [`MemoryLinks`]), and the `bevy_replicon` backend over them.
+//! - [`transport`]: links between peers as byte queues (`WebRtcLinks`, or
+//!   `MemoryLinks` with the `testing` feature), and the `bevy_replicon`
+//!   backend over them.
 //!
-//! [`WebRtcLinks`]: transport::WebRtcLinks
-//! [`MemoryLinks`]: transport::MemoryLinks
+//! # Features
+//!
+//! - `ui`: the egui overlays (lobby, in-game bar, host-away countdown,
+//!   upgrade prompt). Needs Bevy's renderer.
+//! - `testing`: in-memory links with a seeded link conditioner and
+//!   `testing::MemoryRoom`, for deterministic multi-app tests.
 
 pub mod common_conditions;
 pub mod input;
@@ -48,6 +53,7 @@ pub mod role;
 pub mod session;
 pub mod settings;
 pub mod share_code;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod transport;
 #[cfg(feature = "ui")]
@@ -79,7 +85,7 @@ pub mod prelude {
             JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerSlot, Roster,
             RosterEntry, Session, SessionStatus,
         },
-        settings::{IceServer, P2pSettings},
+        settings::{IceServer, P2pSettings, SettingsError},
         share_code::ShareCode,
     };
     pub use bevy_replicon::prelude::{AppRuleExt, Replicated};
@@ -109,6 +115,11 @@ impl PluginGroup for P2pMultiplayerPlugin {
 
 /// Settings, the fixed tick rate and the link factory; Bevy's states when the
 /// app has none yet (replicon needs them, `MinimalPlugins` lacks them).
+///
+/// # Panics
+///
+/// When the app's [`P2pSettings`] fail [`P2pSettings::validate`], with its
+/// message: a setting the plugin cannot work with is a bug in the game.
 pub struct CorePlugin;
 
 impl Plugin for CorePlugin {
@@ -118,7 +129,13 @@ impl Plugin for CorePlugin {
         }
         app.init_resource::<P2pSettings>()
             .init_resource::<transport::LinkFactory>();
-        let hz = app.world().resource::<P2pSettings>().tick_hz;
+        let settings = app.world().resource::<P2pSettings>();
+        // A game's own mistake, caught where it is made rather than as a
+        // joiner who waits forever or inputs silently dropped.
+        if let Err(error) = settings.validate() {
+            panic!("{error}");
+        }
+        let hz = settings.tick_hz;
         app.insert_resource(Time::<Fixed>::from_hz(hz));
     }
 }

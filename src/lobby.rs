@@ -97,7 +97,11 @@ fn handle_request(world: &mut World, request: LobbyRequest) {
         }
         LobbyRequest::Host => {
             info!("asking {} for a room", settings.http_base());
-            let reply = room_api::create_room(&settings.http_base(), settings.request_timeout);
+            let reply = room_api::create_room(
+                &settings.http_base(),
+                settings.max_players,
+                settings.request_timeout,
+            );
             world.insert_resource(LobbyTask::CreatingRoom { reply, deadline });
             set_status(world, SessionStatus::Connecting);
         }
@@ -188,7 +192,7 @@ fn advance_task(world: &mut World) {
             },
             Some(result) => match room_api::parse::<RoomInfo>(result) {
                 Err(failure) => fail(world, failure),
-                Ok(info) if info.players >= info.capacity => fail(world, JoinFailure::RoomFull),
+                Ok(info) if info.is_full() => fail(world, JoinFailure::RoomFull),
                 Ok(_) => open_as_client(world, &settings, code, now),
             },
         },
@@ -221,7 +225,7 @@ fn advance_task(world: &mut World) {
             Some(result) => {
                 let failure = match room_api::parse::<RoomInfo>(result) {
                     Err(failure) => failure,
-                    Ok(info) if info.players >= info.capacity => JoinFailure::RoomFull,
+                    Ok(info) if info.is_full() => JoinFailure::RoomFull,
                     Ok(_) => JoinFailure::HostUnreachable,
                 };
                 fail(world, failure)
@@ -305,7 +309,7 @@ fn fail(world: &mut World, failure: JoinFailure) -> LobbyTask {
 }
 
 /// Enters a room over links opened elsewhere, skipping the room API: for
-/// tests over [`MemoryLinks`](crate::transport::MemoryLinks) and for games
+/// tests over `MemoryLinks` (feature `testing`) and for games
 /// with their own matchmaking.
 ///
 /// A host starts [`SessionStatus::InLobby`]; a client starts

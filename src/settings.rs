@@ -1,9 +1,11 @@
 //! Settings a game gives the plugin: where the signaling server is, how peers
 //! find a route to each other, and the shape of a session.
 
-use core::time::Duration;
+use core::{fmt, time::Duration};
 
 use bevy::prelude::*;
+use bevy_p2p_protocol::{api, room};
+use url::Url;
 
 /// The signaling server the plugin talks to when no other URL is set.
 ///
@@ -33,7 +35,8 @@ pub struct P2pSettings {
     /// STUN and TURN servers for WebRTC. An empty list is valid: peers then
     /// only find each other on addresses of their own machines and networks.
     pub ice_servers: Vec<IceServer>,
-    /// Players in one room, host included (2 to 6).
+    /// Players in one room, host included (2 to 6). The host asks the
+    /// server for a room of this size; the server may grant fewer.
     pub max_players: usize,
     /// `FixedUpdate` rate in Hz: inputs ship and the host simulates at this rate.
     pub tick_hz: f64,
@@ -54,7 +57,7 @@ impl Default for P2pSettings {
         Self {
             signaling_url: DEFAULT_SIGNALING_URL.into(),
             ice_servers: vec![IceServer::google_stun()],
-            max_players: 6,
+            max_players: room::MAX_PLAYERS,
             tick_hz: 60.0,
             host_grace: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
@@ -65,35 +68,131 @@ impl Default for P2pSettings {
 }
 
 impl P2pSettings {
-    /// The `http(s)://` base of the room API, from [`Self::signaling_url`].
-    pub fn http_base(&self) -> String {
-        let url = self.signaling_url.trim_end_matches('/');
-        if let Some(rest) = url.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else if let Some(rest) = url.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else {
-            url.to_string()
+    /// Checks what the plugin cannot work without; the plugin calls it when
+    /// it is added, so a wrong setting fails at start with this message.
+    ///
+    /// ```
+    /// # use bevy_p2p_multiplayer::prelude::*;
+    /// let eight = P2pSettings { max_players: 8, ..Default::default() };
+    /// assert!(eight.validate().is_err());
+    /// assert!(P2pSettings::default().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.signaling()?;
+        if !room::is_valid_size(self.max_players) {
+            return Err(SettingsError::MaxPlayers(self.max_players));
         }
+        if !(self.tick_hz.is_finite() && self.tick_hz > 0.0) {
+            return Err(SettingsError::TickHz(self.tick_hz));
+        }
+        for (name, value) in [
+            ("host_grace", self.host_grace),
+            ("request_timeout", self.request_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(SettingsError::ZeroDuration(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::signaling_url`], parsed: `ws://` or `wss://` with a host.
+    pub fn signaling(&self) -> Result<Url, SettingsError> {
+        let bad = |why: &str| SettingsError::SignalingUrl {
+            url: self.signaling_url.clone(),
+            why: why.to_owned(),
+        };
+        let url = Url::parse(&self.signaling_url).map_err(|e| bad(&e.to_string()))?;
+        if !matches!(url.scheme(), "ws" | "wss") {
+            return Err(bad("the scheme must be ws:// or wss://"));
+        }
+        if url.host().is_none() {
+            return Err(bad("it names no host"));
+        }
+        Ok(url)
+    }
+
+    /// The `http(s)://` base of the room API, from [`Self::signaling_url`]
+    /// (no trailing slash).
+    pub fn http_base(&self) -> String {
+        let Ok(mut url) = self.signaling() else {
+            return self.signaling_url.trim_end_matches('/').to_owned();
+        };
+        let scheme = if url.scheme() == "wss" {
+            "https"
+        } else {
+            "http"
+        };
+        // ws <-> http and wss <-> https are all "special" schemes: allowed.
+        let _ = url.set_scheme(scheme);
+        url.set_query(None);
+        url.set_fragment(None);
+        url.as_str().trim_end_matches('/').to_owned()
     }
 
     /// The websocket URL of a room, with the host's token when hosting.
     pub fn room_url(&self, code: &str, host_token: Option<&str>) -> String {
-        let base = self.signaling_url.trim_end_matches('/');
-        match host_token {
-            Some(token) => format!("{base}/{code}?host_token={token}"),
-            None => format!("{base}/{code}"),
+        let Ok(mut url) = self.signaling() else {
+            return format!("{}/{code}", self.signaling_url.trim_end_matches('/'));
+        };
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(code);
         }
+        url.set_query(None);
+        if let Some(token) = host_token {
+            url.query_pairs_mut()
+                .append_pair(api::HOST_TOKEN_PARAM, token);
+        }
+        url.into()
     }
 
     /// The link a player shares so that a friend joins `code` in the browser.
     pub fn share_link(&self, code: &str) -> String {
         match &self.share_link_base {
             Some(base) => format!("{base}{code}"),
-            None => format!("{}/play/{code}", self.http_base()),
+            None => format!("{}{}", self.http_base(), api::play_path(code)),
         }
     }
 }
+
+/// A [`P2pSettings`] value the plugin cannot work with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SettingsError {
+    /// `signaling_url` is not a `ws://` or `wss://` URL.
+    SignalingUrl {
+        /// The value given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `max_players` is outside 2 to 6.
+    MaxPlayers(usize),
+    /// `tick_hz` is not a positive number.
+    TickHz(f64),
+    /// A timeout or grace period is zero.
+    ZeroDuration(&'static str),
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SignalingUrl { url, why } => {
+                write!(f, "P2pSettings.signaling_url {url:?} is not usable: {why}")
+            }
+            Self::MaxPlayers(n) => write!(
+                f,
+                "P2pSettings.max_players is {n}; a room holds {} to {} players, host included",
+                room::MIN_PLAYERS,
+                room::MAX_PLAYERS
+            ),
+            Self::TickHz(hz) => write!(f, "P2pSettings.tick_hz is {hz}; it must be above 0"),
+            Self::ZeroDuration(name) => write!(f, "P2pSettings.{name} must not be zero"),
+        }
+    }
+}
+
+impl core::error::Error for SettingsError {}
 
 /// One STUN or TURN server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,12 +223,16 @@ impl IceServer {
 mod tests {
     use super::*;
 
+    fn with_url(url: &str) -> P2pSettings {
+        P2pSettings {
+            signaling_url: url.into(),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn urls_follow_the_signaling_url() {
-        let settings = P2pSettings {
-            signaling_url: "wss://play.example.com/".into(),
-            ..Default::default()
-        };
+        let settings = with_url("wss://play.example.com/");
         assert_eq!(settings.http_base(), "https://play.example.com");
         assert_eq!(
             settings.room_url("ABC234", Some("t0k")),
@@ -149,5 +252,57 @@ mod tests {
     fn plain_ws_maps_to_http() {
         let settings = P2pSettings::default();
         assert_eq!(settings.http_base(), "http://127.0.0.1:3536");
+        assert_eq!(
+            settings.room_url("ABC234", None),
+            "ws://127.0.0.1:3536/ABC234"
+        );
+    }
+
+    #[test]
+    fn a_server_under_a_path_keeps_it() {
+        let settings = with_url("wss://example.com/p2p/?x=1");
+        assert_eq!(settings.http_base(), "https://example.com/p2p");
+        assert_eq!(
+            settings.room_url("ABC234", Some("a b&c")),
+            "wss://example.com/p2p/ABC234?host_token=a+b%26c"
+        );
+    }
+
+    #[test]
+    fn validation_names_what_is_wrong() {
+        assert_eq!(P2pSettings::default().validate(), Ok(()));
+        for url in ["http://example.com", "example.com:3536", "ws://", ""] {
+            assert!(
+                matches!(
+                    with_url(url).validate(),
+                    Err(SettingsError::SignalingUrl { .. })
+                ),
+                "{url}"
+            );
+        }
+        for players in [0, 1, 7, 8] {
+            let settings = P2pSettings {
+                max_players: players,
+                ..Default::default()
+            };
+            assert_eq!(settings.validate(), Err(SettingsError::MaxPlayers(players)));
+        }
+        let zero = P2pSettings {
+            connect_timeout: Duration::ZERO,
+            ..Default::default()
+        };
+        assert_eq!(
+            zero.validate(),
+            Err(SettingsError::ZeroDuration("connect_timeout"))
+        );
+        let nan = P2pSettings {
+            tick_hz: f64::NAN,
+            ..Default::default()
+        };
+        assert!(matches!(nan.validate(), Err(SettingsError::TickHz(_))));
+        assert_eq!(
+            SettingsError::MaxPlayers(8).to_string(),
+            "P2pSettings.max_players is 8; a room holds 2 to 6 players, host included"
+        );
     }
 }

@@ -2,13 +2,15 @@
 //!
 //! A [`PeerLinks`] implementation moves opaque packets to and from other
 //! peers. Two exist: [`WebRtcLinks`] over matchbox data channels (the real
-//! thing, native and browser), and [`MemoryLinks`] in one process with a
+//! thing, native and browser), and `MemoryLinks` (feature `testing`) in one process with a
 //! seeded link conditioner (the deterministic test tier). Nothing above this
 //! module touches a socket: [`bridge`] turns link events into `bevy_replicon`'s
 //! queues and states, and answers pings to measure round-trip time.
 
 pub mod bridge;
+#[cfg(feature = "testing")]
 pub mod conditioner;
+#[cfg(feature = "testing")]
 pub mod memory;
 pub mod packet;
 pub mod webrtc;
@@ -19,7 +21,9 @@ use bevy::prelude::*;
 use bytes::Bytes;
 pub use matchbox_socket::PeerId;
 
+#[cfg(feature = "testing")]
 pub use conditioner::LinkConditions;
+#[cfg(feature = "testing")]
 pub use memory::{MemoryLinks, MemoryNetwork};
 pub use webrtc::WebRtcLinks;
 
@@ -110,7 +114,7 @@ impl Transport {
 /// token when hosting) and the settings, returns the app's [`Transport`].
 ///
 /// The default opens [`WebRtcLinks`]. The deterministic tests replace it with
-/// one that joins a [`MemoryNetwork`], so the lobby and the host's reconnect
+/// one that joins a `MemoryNetwork`, so the lobby and the host's reconnect
 /// run the same code over in-memory links.
 #[derive(Resource)]
 pub struct LinkFactory(pub OpenLinks);

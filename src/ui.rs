@@ -81,14 +81,8 @@ impl Plugin for P2pUiPlugin {
 
 /// Whether Bevy's render sub-app exists, which `EguiPlugin` needs (it loads
 /// a shader as it is built, and draws through the render world).
-///
-/// By label name: this crate's `bevy` is built without the renderer, so it
-/// cannot name `bevy_render::RenderApp`.
 fn has_renderer(app: &App) -> bool {
-    app.sub_apps()
-        .sub_apps
-        .keys()
-        .any(|label| format!("{label:?}") == "RenderApp")
+    app.get_sub_app(bevy::render::RenderApp).is_some()
 }
 
 /// What the overlays remember between frames.

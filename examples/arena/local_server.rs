@@ -44,10 +44,18 @@ pub fn ensure(settings: &P2pSettings) -> Option<BackgroundServer> {
 
 /// `ws://127.0.0.1:3536` → `127.0.0.1:3536`; `None` for other hosts, where
 /// starting a server here would not help.
-fn loopback_address(url: &str) -> Option<SocketAddr> {
-    let rest = url.strip_prefix("ws://")?.trim_end_matches('/');
-    let rest = rest.replace("localhost", "127.0.0.1");
-    let addr: SocketAddr = rest.parse().ok()?;
+fn loopback_address(signaling_url: &str) -> Option<SocketAddr> {
+    let url = url::Url::parse(signaling_url).ok()?;
+    if url.scheme() != "ws" {
+        return None;
+    }
+    let ip = match url.host()? {
+        url::Host::Ipv4(ip) => ip.into(),
+        url::Host::Ipv6(ip) => ip.into(),
+        url::Host::Domain("localhost") => std::net::IpAddr::from([127, 0, 0, 1]),
+        url::Host::Domain(_) => return None,
+    };
+    let addr = SocketAddr::new(ip, url.port_or_known_default()?);
     addr.ip().is_loopback().then_some(addr)
 }
 

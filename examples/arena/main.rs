@@ -46,6 +46,11 @@ fn main() {
     let options = web::options();
 
     let settings = settings(&options);
+    #[cfg(not(target_family = "wasm"))]
+    if let Err(error) = settings.validate() {
+        eprintln!("{error}");
+        std::process::exit(2);
+    }
     // Kept alive for the whole run: dropping it stops the embedded server.
     #[cfg(not(target_family = "wasm"))]
     let _local_server = local_server::ensure(&settings);

@@ -6,20 +6,20 @@
 //! configured (so `/` is `index.html` and `/game.js` a file), else with
 //! `426 {"error": "websocket_upgrade_required"}`.
 
-use crate::{
-    rooms::{RoomError, RoomInfo},
-    token,
-    topology::Hub,
-};
+use crate::{token, topology::Hub};
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{MatchedPath, Path, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
+use bevy_p2p_protocol::{
+    ApiError, CreateRoom, ErrorCode, RoomInfo,
+    api::{HEALTH, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
+};
 use std::{path::Path as FsPath, time::Instant};
 use tower::ServiceExt;
 use tower_http::{
@@ -28,35 +28,10 @@ use tower_http::{
 };
 use tracing::error;
 
-/// Body of every error response: `{"error": "room_not_found"}` and the like.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiError {
-    /// Machine-readable reason, e.g. `invalid_code`, `room_not_found`,
-    /// `room_full`, `bad_host_token`, `host_seat_taken`.
-    pub error: String,
-}
-
 /// The status and JSON body for a refusal.
-pub(crate) fn error_response(error: RoomError) -> Response {
-    let status = match error {
-        RoomError::InvalidCode => StatusCode::BAD_REQUEST,
-        RoomError::RoomNotFound => StatusCode::NOT_FOUND,
-        RoomError::RoomFull | RoomError::HostSeatTaken => StatusCode::CONFLICT,
-        RoomError::BadHostToken => StatusCode::FORBIDDEN,
-        RoomError::Busy => StatusCode::TOO_MANY_REQUESTS,
-        RoomError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    json_error(status, error.as_str())
-}
-
-fn json_error(status: StatusCode, error: &str) -> Response {
-    (
-        status,
-        Json(ApiError {
-            error: error.to_owned(),
-        }),
-    )
-        .into_response()
+pub(crate) fn error_response(code: ErrorCode) -> Response {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(ApiError::new(code))).into_response()
 }
 
 /// `/api/...` and `/healthz`, to merge into the signaling router before it
@@ -65,14 +40,12 @@ pub(crate) fn routes(hub: Hub) -> Router {
     // The browser game may come from another origin (a dev server, a CDN);
     // the API holds nothing a cross-origin page could abuse without the token.
     let api = Router::new()
-        .route("/rooms", post(create_room))
-        .route("/rooms/{code}", get(room_info))
-        .route("/rooms/{code}/start", post(start_game))
+        .route(ROOMS, post(create_room))
+        .route(ROOM_ROUTE, get(room_info))
+        .route(START_ROUTE, post(start_game))
         .layer(CorsLayer::permissive())
         .with_state(hub);
-    Router::new()
-        .nest("/api", api)
-        .route("/healthz", get(|| async { "ok" }))
+    api.route(HEALTH, get(|| async { "ok" }))
 }
 
 /// Adds what needs the finished router: static files (or JSON 404s) for
@@ -92,9 +65,9 @@ pub(crate) fn finish(router: Router, web_root: Option<&FsPath>) -> Router {
     match (web_root, files) {
         (Some(root), Some(files)) => router
             // The page reads the code from its own URL.
-            .route_service("/play/{code}", ServeFile::new(root.join("index.html")))
+            .route_service(PLAY_ROUTE, ServeFile::new(root.join("index.html")))
             .fallback_service(files),
-        _ => router.fallback(|| async { json_error(StatusCode::NOT_FOUND, "not_found") }),
+        _ => router.fallback(|| async { error_response(ErrorCode::NotFound) }),
     }
 }
 
@@ -119,7 +92,7 @@ async fn plain_request_on_ws_route(
                 Err(never) => match never {},
             }
         }
-        _ => json_error(StatusCode::UPGRADE_REQUIRED, "websocket_upgrade_required"),
+        _ => error_response(ErrorCode::WebsocketUpgradeRequired),
     }
 }
 
@@ -131,22 +104,30 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .any(|value| value.trim().eq_ignore_ascii_case("websocket"))
 }
 
-/// `POST /api/rooms`
-async fn create_room(State(hub): State<Hub>) -> Response {
+/// `POST /api/rooms`, with an optional [`CreateRoom`] body.
+async fn create_room(State(hub): State<Hub>, body: Bytes) -> Response {
+    let asked = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateRoom::default()
+    } else {
+        match serde_json::from_slice::<CreateRoom>(&body) {
+            Ok(asked) => asked,
+            Err(_) => return error_response(ErrorCode::BadRequest),
+        }
+    };
     let host_token = match token::generate() {
         Ok(token) => token,
         Err(cause) => {
             error!(%cause, "the OS CSPRNG failed");
-            return error_response(RoomError::Internal);
+            return error_response(ErrorCode::Internal);
         }
     };
     let fresh_code = || {
         crate::code::generate().map_err(|cause| {
             error!(%cause, "the OS CSPRNG failed");
-            RoomError::Internal
+            ErrorCode::Internal
         })
     };
-    match hub.rooms(|rooms| rooms.create(Instant::now(), fresh_code, host_token)) {
+    match hub.rooms(|rooms| rooms.create(Instant::now(), asked.capacity, fresh_code, host_token)) {
         Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
         Err(error) => error_response(error),
     }

@@ -1,33 +1,11 @@
 //! Share codes: the 6 characters players type or send to meet in a room.
 //!
-//! The alphabet leaves out `I`, `O`, `0` and `1`, which people misread. Codes are
-//! drawn from the operating system's CSPRNG so that nobody can predict the next
-//! room's code from the ones they have seen.
+//! The rules (alphabet, length, parsing) are the protocol crate's, shared with
+//! the plugin; this module adds the drawing. Codes come from the operating
+//! system's CSPRNG so that nobody can predict the next room's code from the
+//! ones they have seen.
 
-use std::fmt;
-
-/// The characters a share code is made of, in the order used to draw them.
-///
-/// 32 characters, so one random byte masked to 5 bits picks one without bias.
-pub const ALPHABET: &str = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-
-/// How many characters a share code has.
-pub const LENGTH: usize = 6;
-
-/// The input is not a share code: wrong length or a character outside [`ALPHABET`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidCode;
-
-impl fmt::Display for InvalidCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a share code is {LENGTH} characters from {ALPHABET} (case does not matter)"
-        )
-    }
-}
-
-impl std::error::Error for InvalidCode {}
+pub use bevy_p2p_protocol::code::{ALPHABET, InvalidCode, LENGTH, is_canonical};
 
 /// Turns what a player typed into the canonical code.
 ///
@@ -42,17 +20,9 @@ impl std::error::Error for InvalidCode {}
 /// assert!(code::normalize("ABC10O").is_err());
 /// ```
 pub fn normalize(input: &str) -> Result<String, InvalidCode> {
-    let code = input.trim().to_ascii_uppercase();
-    if is_canonical(&code) {
-        Ok(code)
-    } else {
-        Err(InvalidCode)
-    }
-}
-
-/// Whether `code` is already canonical: exactly [`LENGTH`] characters of [`ALPHABET`].
-pub fn is_canonical(code: &str) -> bool {
-    code.len() == LENGTH && code.bytes().all(|byte| ALPHABET.as_bytes().contains(&byte))
+    input
+        .parse::<bevy_p2p_protocol::ShareCode>()
+        .map(String::from)
 }
 
 /// Draws a fresh random code from the operating system's CSPRNG.
@@ -71,30 +41,6 @@ pub fn generate() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alphabet_has_32_unambiguous_characters() {
-        assert_eq!(ALPHABET.len(), 32);
-        for look_alike in ['I', 'O', '0', '1'] {
-            assert!(!ALPHABET.contains(look_alike));
-        }
-    }
-
-    #[test]
-    fn normalize_trims_and_upper_cases() {
-        assert_eq!(normalize("ABC234"), Ok("ABC234".to_owned()));
-        assert_eq!(normalize("abc234"), Ok("ABC234".to_owned()));
-        assert_eq!(normalize("  xyZ789\t\n"), Ok("XYZ789".to_owned()));
-    }
-
-    #[test]
-    fn normalize_refuses_everything_else() {
-        for bad in [
-            "", "ABC23", "ABC2345", "ABC 23", "ABC1O0", "ABCI23", "ABC-23", "ÄBC234", "ABC23é",
-        ] {
-            assert_eq!(normalize(bad), Err(InvalidCode), "{bad:?}");
-        }
-    }
 
     #[test]
     fn generated_codes_are_canonical_and_vary() {

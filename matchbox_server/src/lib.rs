@@ -33,8 +33,9 @@ mod rooms;
 mod token;
 mod topology;
 
-pub use api::ApiError;
-pub use rooms::{CreatedRoom, RoomError, RoomInfo, RoomState};
+/// The wire contract shared with the plugin: codes, bodies, paths, room size.
+pub use bevy_p2p_protocol as protocol;
+pub use bevy_p2p_protocol::{ApiError, CreateRoom, CreatedRoom, ErrorCode, RoomInfo, RoomState};
 
 use matchbox_signaling::{NoCallbacks, SignalingServerBuilder};
 use std::{
@@ -54,7 +55,9 @@ pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port (see
     /// [`RunningServer::local_addr`]). Default `127.0.0.1:3536`.
     pub bind: SocketAddr,
-    /// Players per room, host included; at least 1. Default 6.
+    /// Players per room, host included; at least 1. A host may ask for a
+    /// smaller room, never a larger one. Default
+    /// [`MAX_PLAYERS`](bevy_p2p_protocol::room::MAX_PLAYERS) (6).
     pub capacity: usize,
     /// How long a dropped host's seat is kept before the room closes. Default 30 s.
     pub host_grace: Duration,
@@ -69,7 +72,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 3536)),
-            capacity: 6,
+            capacity: bevy_p2p_protocol::room::MAX_PLAYERS,
             host_grace: Duration::from_secs(30),
             idle_expiry: Duration::from_secs(3600),
             web_root: None,

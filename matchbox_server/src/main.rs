@@ -1,128 +1,71 @@
 //! `bevy_p2p_signaling`: the room signaling server as a program.
 //!
-//! Flags win over environment variables, which win over the defaults of
-//! [`ServerConfig`]. Prints `listening on <ip:port>` on stdout once it accepts
-//! connections; logs go to stderr (`RUST_LOG` filters them, default `info`).
+//! Flags (clap, `--help` lists them) win over environment variables, which
+//! win over the defaults of [`ServerConfig`]. Prints `listening on <ip:port>`
+//! on stdout once it accepts connections; logs go to stderr (`RUST_LOG`
+//! filters them, default `info`).
 
 use bevy_p2p_signaling::{ServerConfig, serve};
+use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
 
-const USAGE: &str = "\
-Room signaling server for bevy_p2p_multiplayer.
+/// The server's options: each a flag, or the environment variable shown.
+#[derive(Parser, Debug, PartialEq)]
+#[command(
+    name = "bevy_p2p_signaling",
+    version,
+    about = "Room signaling server for bevy_p2p_multiplayer: share codes, host seats, \
+             WebRTC introductions.\n\
+             Each option can also come from the environment variable shown; \
+             a flag wins over its variable."
+)]
+struct Args {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, env = "P2P_SIGNALING_BIND", value_name = "ADDR",
+          default_value_t = ServerConfig::default().bind)]
+    bind: SocketAddr,
 
-Usage: bevy_p2p_signaling [OPTIONS]
+    /// Players per room, host included (at least 1): the most a host may ask
+    /// for, and what a host that asks for nothing gets.
+    #[arg(long, env = "P2P_SIGNALING_CAPACITY", value_name = "N",
+          default_value_t = ServerConfig::default().capacity,
+          value_parser = at_least_one)]
+    capacity: usize,
 
-Options (each also read from the environment variable shown):
-  --bind <ADDR>              address to listen on; port 0 picks a free one
-                             [env P2P_SIGNALING_BIND] [default 127.0.0.1:3536]
-  --capacity <N>             players per room, host included
-                             [env P2P_SIGNALING_CAPACITY] [default 6]
-  --host-grace-secs <S>      seconds a dropped host may take to come back
-                             [env P2P_SIGNALING_HOST_GRACE_SECS] [default 30]
-  --idle-expiry-secs <S>     seconds a room with nobody connected lives
-                             [env P2P_SIGNALING_IDLE_EXPIRY_SECS] [default 3600]
-  --web-root <DIR>           serve this folder's files at / and /play/{code}
-                             [env P2P_SIGNALING_WEB_ROOT] [default none]
-  -h, --help                 print this help
-";
+    /// Seconds a dropped host may take to come back.
+    #[arg(long, env = "P2P_SIGNALING_HOST_GRACE_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().host_grace.as_secs())]
+    host_grace_secs: u64,
 
-/// One option: its flag and its environment variable.
-struct Opt {
-    flag: &'static str,
-    env: &'static str,
+    /// Seconds a room with nobody connected lives.
+    #[arg(long, env = "P2P_SIGNALING_IDLE_EXPIRY_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().idle_expiry.as_secs())]
+    idle_expiry_secs: u64,
+
+    /// Serve this folder's files at / and /play/{code}.
+    #[arg(long, env = "P2P_SIGNALING_WEB_ROOT", value_name = "DIR")]
+    web_root: Option<PathBuf>,
 }
 
-const BIND: Opt = Opt {
-    flag: "--bind",
-    env: "P2P_SIGNALING_BIND",
-};
-const CAPACITY: Opt = Opt {
-    flag: "--capacity",
-    env: "P2P_SIGNALING_CAPACITY",
-};
-const HOST_GRACE: Opt = Opt {
-    flag: "--host-grace-secs",
-    env: "P2P_SIGNALING_HOST_GRACE_SECS",
-};
-const IDLE_EXPIRY: Opt = Opt {
-    flag: "--idle-expiry-secs",
-    env: "P2P_SIGNALING_IDLE_EXPIRY_SECS",
-};
-const WEB_ROOT: Opt = Opt {
-    flag: "--web-root",
-    env: "P2P_SIGNALING_WEB_ROOT",
-};
-const OPTS: [&Opt; 5] = [&BIND, &CAPACITY, &HOST_GRACE, &IDLE_EXPIRY, &WEB_ROOT];
-
-/// What the command line asks for.
-#[derive(Debug, PartialEq)]
-enum Command {
-    Help,
-    Run(ServerConfig),
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.trim().parse::<usize>() {
+        Ok(0) => Err("capacity must be at least 1 (the host)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
-/// Parses flags (`--flag value` or `--flag=value`) over environment values.
-fn parse(
-    args: impl IntoIterator<Item = String>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Command, String> {
-    let mut given: Vec<(&'static str, String)> = Vec::new();
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-            None => (arg.clone(), None),
-        };
-        let Some(opt) = OPTS.iter().find(|opt| opt.flag == name) else {
-            return Err(format!("unknown argument `{arg}`"));
-        };
-        let value = match inline {
-            Some(value) => value,
-            None => args
-                .next()
-                .ok_or_else(|| format!("`{}` needs a value", opt.flag))?,
-        };
-        given.push((opt.flag, value));
-    }
-    // The last flag wins, then the environment.
-    let value = |opt: &Opt| -> Option<(String, String)> {
-        given
-            .iter()
-            .rev()
-            .find(|(flag, _)| *flag == opt.flag)
-            .map(|(flag, value)| ((*flag).to_owned(), value.clone()))
-            .or_else(|| env(opt.env).map(|value| (opt.env.to_owned(), value)))
-    };
-    fn parsed<T: std::str::FromStr>((source, raw): (String, String)) -> Result<T, String> {
-        raw.trim()
-            .parse()
-            .map_err(|_| format!("`{source}`: cannot parse `{raw}`"))
-    }
-
-    let mut config = ServerConfig::default();
-    if let Some(bind) = value(&BIND) {
-        config.bind = parsed::<SocketAddr>(bind)?;
-    }
-    if let Some(capacity) = value(&CAPACITY) {
-        config.capacity = parsed(capacity)?;
-        if config.capacity == 0 {
-            return Err("capacity must be at least 1 (the host)".into());
+impl Args {
+    fn config(self) -> ServerConfig {
+        ServerConfig {
+            bind: self.bind,
+            capacity: self.capacity,
+            host_grace: Duration::from_secs(self.host_grace_secs),
+            idle_expiry: Duration::from_secs(self.idle_expiry_secs),
+            web_root: self.web_root,
         }
     }
-    if let Some(secs) = value(&HOST_GRACE) {
-        config.host_grace = Duration::from_secs(parsed(secs)?);
-    }
-    if let Some(secs) = value(&IDLE_EXPIRY) {
-        config.idle_expiry = Duration::from_secs(parsed(secs)?);
-    }
-    if let Some((_, dir)) = value(&WEB_ROOT) {
-        config.web_root = Some(PathBuf::from(dir));
-    }
-    Ok(Command::Run(config))
 }
 
 #[tokio::main]
@@ -134,17 +77,9 @@ async fn main() -> ExitCode {
         )
         .init();
 
-    let config = match parse(std::env::args().skip(1), |name| std::env::var(name).ok()) {
-        Ok(Command::Run(config)) => config,
-        Ok(Command::Help) => {
-            print!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // `--help`, `--version` and bad flags print and exit here (status 2 for
+    // a bad flag, with the usage).
+    let config = Args::parse().config();
     if let Some(root) = &config.web_root
         && !root.is_dir()
     {
@@ -190,39 +125,30 @@ async fn wait_for_stop_signal() {
 mod tests {
     use super::*;
 
-    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, String> {
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        parse(args.iter().map(|a| (*a).to_owned()), move |name| {
-            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+    fn run(args: &[&str]) -> Result<ServerConfig, clap::Error> {
+        Args::try_parse_from(core::iter::once("bevy_p2p_signaling").chain(args.iter().copied()))
+            .map(Args::config)
     }
 
     #[test]
-    fn defaults() {
-        assert_eq!(run(&[], &[]), Ok(Command::Run(ServerConfig::default())));
+    fn defaults_are_the_libraries() {
+        // Assumes no P2P_SIGNALING_* variable in the test's environment.
+        assert_eq!(run(&[]).expect("parses"), ServerConfig::default());
     }
 
     #[test]
-    fn flags_override_env() {
-        let Ok(Command::Run(config)) = run(
-            &[
-                "--bind",
-                "0.0.0.0:9000",
-                "--capacity=8",
-                "--web-root",
-                "web",
-            ],
-            &[
-                ("P2P_SIGNALING_BIND", "127.0.0.1:1"),
-                ("P2P_SIGNALING_HOST_GRACE_SECS", "5"),
-                ("P2P_SIGNALING_IDLE_EXPIRY_SECS", "60"),
-            ],
-        ) else {
-            panic!("should parse");
-        };
+    fn flags() {
+        let config = run(&[
+            "--bind",
+            "0.0.0.0:9000",
+            "--capacity=8",
+            "--host-grace-secs",
+            "5",
+            "--idle-expiry-secs=60",
+            "--web-root",
+            "web",
+        ])
+        .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
         assert_eq!(config.capacity, 8);
         assert_eq!(config.host_grace, Duration::from_secs(5));
@@ -232,11 +158,20 @@ mod tests {
 
     #[test]
     fn errors_are_reported() {
-        assert!(run(&["--bind"], &[]).is_err());
-        assert!(run(&["--bind", "nowhere"], &[]).is_err());
-        assert!(run(&["--capacity", "0"], &[]).is_err());
-        assert!(run(&["--frobnicate"], &[]).is_err());
-        assert!(run(&[], &[("P2P_SIGNALING_CAPACITY", "many")]).is_err());
-        assert_eq!(run(&["-h"], &[]), Ok(Command::Help));
+        for bad in [
+            &["--bind"][..],
+            &["--bind", "nowhere"],
+            &["--capacity", "0"],
+            &["--capacity", "many"],
+            &["--frobnicate"],
+        ] {
+            assert!(run(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_definition_is_sound() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
     }
 }

@@ -12,7 +12,7 @@
 //! failed) is released by [`Registry::tick`] after [`RESERVATION_TIMEOUT`].
 
 use crate::code;
-use serde::{Deserialize, Serialize};
+use bevy_p2p_protocol::{CreatedRoom, ErrorCode, RoomInfo, RoomState};
 use std::{
     collections::{HashMap, hash_map::Entry},
     fmt,
@@ -27,99 +27,11 @@ pub(crate) const RESERVATION_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts at drawing a code that no live room uses before giving up.
 const CODE_ATTEMPTS: usize = 64;
 
-/// Body of `201` for `POST /api/rooms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreatedRoom {
-    /// The share code players join with.
-    pub code: String,
-    /// Secret that lets a websocket take the host seat (`?host_token=...`) and
-    /// authorizes `POST /api/rooms/{code}/start`.
-    pub host_token: String,
-    /// Players the room holds, host included.
-    pub capacity: usize,
-}
-
-/// Body of `200` for `GET /api/rooms/{code}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RoomInfo {
-    /// The room's share code, canonical (upper case).
-    pub code: String,
-    /// Connected players, host included.
-    pub players: usize,
-    /// Players the room holds, host included.
-    pub capacity: usize,
-    /// Whether a websocket holds the host seat right now.
-    pub host_connected: bool,
-    /// Where the room is in its life.
-    pub state: RoomState,
-}
-
-/// Where a room is in its life, as the HTTP API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RoomState {
-    /// Players gather; the host has not started the game.
-    Waiting,
-    /// The host started the game (`POST /api/rooms/{code}/start`).
-    Playing,
-    /// The host had connected and its seat is empty now; the room closes when
-    /// the grace period ends unless the host comes back. Wins over the others.
-    HostAway,
-}
-
-/// Why a request about a room is refused. [`RoomError::as_str`] is the
-/// `error` field of the JSON body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RoomError {
-    /// The code is not 6 characters of [`code::ALPHABET`] (any case).
-    InvalidCode,
-    /// No live room has this code.
-    RoomNotFound,
-    /// Every client seat is taken or reserved.
-    RoomFull,
-    /// The host token is missing or wrong.
-    BadHostToken,
-    /// A websocket already holds (or is about to take) the host seat.
-    HostSeatTaken,
-    /// This TCP connection already has an upgrade in flight.
-    Busy,
-    /// The server could not draw randomness or a free code.
-    Internal,
-}
-
-impl RoomError {
-    /// The machine-readable name sent as `{"error": "..."}`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoomError::InvalidCode => "invalid_code",
-            RoomError::RoomNotFound => "room_not_found",
-            RoomError::RoomFull => "room_full",
-            RoomError::BadHostToken => "bad_host_token",
-            RoomError::HostSeatTaken => "host_seat_taken",
-            RoomError::Busy => "busy",
-            RoomError::Internal => "internal",
-        }
-    }
-}
-
-impl fmt::Display for RoomError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::error::Error for RoomError {}
-
-impl From<code::InvalidCode> for RoomError {
-    fn from(_: code::InvalidCode) -> Self {
-        RoomError::InvalidCode
-    }
-}
-
 /// The limits every room is created with.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Settings {
-    /// Players per room, host included (at least 1).
+    /// Players per room, host included (at least 1): the most a host may
+    /// ask for, and what it gets when it asks for nothing.
     pub(crate) capacity: usize,
     /// How long the host seat is kept for a host that dropped.
     pub(crate) host_grace: Duration,
@@ -175,6 +87,8 @@ enum HostSeat<P> {
 #[derive(Debug)]
 struct Room<P> {
     host_token: String,
+    /// Players the room holds, host included.
+    capacity: usize,
     host: HostSeat<P>,
     /// Connected clients in join order.
     clients: Vec<P>,
@@ -241,12 +155,21 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
     ///
     /// `fresh_code` and `fresh_token` supply randomness (the OS CSPRNG in the
     /// server, fixed values in tests).
+    ///
+    /// The room holds `capacity` players when the host asks for a number
+    /// (at most the server's), else the server's capacity.
     pub(crate) fn create(
         &mut self,
         now: Instant,
-        mut fresh_code: impl FnMut() -> Result<String, RoomError>,
+        capacity: Option<usize>,
+        mut fresh_code: impl FnMut() -> Result<String, ErrorCode>,
         host_token: String,
-    ) -> Result<CreatedRoom, RoomError> {
+    ) -> Result<CreatedRoom, ErrorCode> {
+        let capacity = match capacity {
+            Some(0) => return Err(ErrorCode::BadRequest),
+            Some(asked) => asked.min(self.settings.capacity),
+            None => self.settings.capacity,
+        };
         for _ in 0..CODE_ATTEMPTS {
             let code = fresh_code()?;
             let Entry::Vacant(slot) = self.rooms.entry(code.clone()) else {
@@ -254,6 +177,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             };
             slot.insert(Room {
                 host_token: host_token.clone(),
+                capacity,
                 host: HostSeat::NeverConnected,
                 clients: Vec::new(),
                 host_reserved: false,
@@ -261,23 +185,23 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 started: false,
                 idle_since: now,
             });
-            info!(code, rooms = self.rooms.len(), "room created");
+            info!(code, capacity, rooms = self.rooms.len(), "room created");
             return Ok(CreatedRoom {
                 code,
                 host_token,
-                capacity: self.settings.capacity,
+                capacity,
             });
         }
-        Err(RoomError::Internal)
+        Err(ErrorCode::Internal)
     }
 
     /// What `GET /api/rooms/{code}` reports. `code` may be user input.
-    pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, RoomError> {
+    pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, ErrorCode> {
         let code = code::normalize(code)?;
-        let room = self.rooms.get(&code).ok_or(RoomError::RoomNotFound)?;
+        let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
         Ok(RoomInfo {
             players: room.players(),
-            capacity: self.settings.capacity,
+            capacity: room.capacity,
             host_connected: matches!(room.host, HostSeat::Connected(_)),
             state: room.state(),
             code,
@@ -285,11 +209,11 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
     }
 
     /// Marks the room as playing, if `host_token` is the room's.
-    pub(crate) fn start(&mut self, code: &str, host_token: Option<&str>) -> Result<(), RoomError> {
+    pub(crate) fn start(&mut self, code: &str, host_token: Option<&str>) -> Result<(), ErrorCode> {
         let code = code::normalize(code)?;
-        let room = self.rooms.get_mut(&code).ok_or(RoomError::RoomNotFound)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
         if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
-            return Err(RoomError::BadHostToken);
+            return Err(ErrorCode::BadHostToken);
         }
         if !room.started {
             room.started = true;
@@ -305,25 +229,25 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         code: &str,
         host_token: Option<&str>,
         now: Instant,
-    ) -> Result<Ticket, RoomError> {
+    ) -> Result<Ticket, ErrorCode> {
         let code = code::normalize(code)?;
-        let room = self.rooms.get_mut(&code).ok_or(RoomError::RoomNotFound)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
         let role = match host_token {
             Some(token) => {
                 if !crate::token::matches(token, &room.host_token) {
-                    return Err(RoomError::BadHostToken);
+                    return Err(ErrorCode::BadHostToken);
                 }
                 if room.host_reserved || matches!(room.host, HostSeat::Connected(_)) {
-                    return Err(RoomError::HostSeatTaken);
+                    return Err(ErrorCode::HostSeatTaken);
                 }
                 room.host_reserved = true;
                 Role::Host
             }
             None => {
                 // The host seat is never given to a client: clients get the rest.
-                let client_seats = self.settings.capacity.saturating_sub(1);
+                let client_seats = room.capacity.saturating_sub(1);
                 if room.clients.len() + room.clients_reserved >= client_seats {
-                    return Err(RoomError::RoomFull);
+                    return Err(ErrorCode::RoomFull);
                 }
                 room.clients_reserved += 1;
                 Role::Client
@@ -378,20 +302,20 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         peer: P,
         code: &str,
         now: Instant,
-    ) -> Result<(String, Role, Vec<Effect<P>>), RoomError> {
+    ) -> Result<(String, Role, Vec<Effect<P>>), ErrorCode> {
         let reservation = self
             .tickets
             .remove(&ticket)
-            .ok_or(RoomError::RoomNotFound)?;
+            .ok_or(ErrorCode::RoomNotFound)?;
         if code::normalize(code).as_deref() != Ok(reservation.code.as_str())
             || self.seats.contains_key(&peer)
         {
             // Cannot happen with matchbox's handler; refuse rather than seat a peer twice.
             self.release(&reservation, now);
-            return Err(RoomError::Busy);
+            return Err(ErrorCode::Busy);
         }
         let Some(room) = self.rooms.get_mut(&reservation.code) else {
-            return Err(RoomError::RoomNotFound);
+            return Err(ErrorCode::RoomNotFound);
         };
         let mut effects = Vec::new();
         match reservation.role {
@@ -410,7 +334,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     code = reservation.code,
                     %peer,
                     players = room.players(),
-                    capacity = self.settings.capacity,
+                    capacity = room.capacity,
                     "{}",
                     if back { "host back" } else { "host joined" }
                 );
@@ -425,7 +349,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     code = reservation.code,
                     %peer,
                     players = room.players(),
-                    capacity = self.settings.capacity,
+                    capacity = room.capacity,
                     "client joined"
                 );
             }
@@ -569,7 +493,7 @@ mod tests {
     fn registry_with_room(now: Instant) -> (Registry<u32>, String) {
         let mut registry = Registry::new(settings());
         let created = registry
-            .create(now, || Ok("ABC234".to_owned()), TOKEN.to_owned())
+            .create(now, None, || Ok("ABC234".to_owned()), TOKEN.to_owned())
             .expect("room");
         (registry, created.code)
     }
@@ -592,19 +516,47 @@ mod tests {
         let mut draws = ["AAAAAA", "AAAAAA", "BBBBBB"].into_iter();
         let first = registry.create(
             now,
+            None,
             || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
             TOKEN.into(),
         );
         let second = registry.create(
             now,
+            None,
             || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
             TOKEN.into(),
         );
         assert_eq!(first.map(|c| c.code), Ok("AAAAAA".to_owned()));
         assert_eq!(second.map(|c| c.code), Ok("BBBBBB".to_owned()));
         // A generator stuck on a taken code gives up instead of looping.
-        let stuck = registry.create(now, || Ok("AAAAAA".to_owned()), TOKEN.into());
-        assert_eq!(stuck, Err(RoomError::Internal));
+        let stuck = registry.create(now, None, || Ok("AAAAAA".to_owned()), TOKEN.into());
+        assert_eq!(stuck, Err(ErrorCode::Internal));
+    }
+
+    #[test]
+    fn a_host_asks_for_a_smaller_room_never_a_bigger_one() {
+        let now = Instant::now();
+        let mut registry: Registry<u32> = Registry::new(settings());
+        let small = registry
+            .create(now, Some(2), || Ok("AAAAAA".to_owned()), TOKEN.into())
+            .expect("room");
+        assert_eq!(small.capacity, 2);
+        assert_eq!(registry.info("AAAAAA").map(|i| i.capacity), Ok(2));
+        // The host and one client fill it: the next client is refused.
+        seat(&mut registry, "AAAAAA", Some(TOKEN), 1, now);
+        seat(&mut registry, "AAAAAA", None, 2, now);
+        assert_eq!(
+            registry.reserve("AAAAAA", None, now),
+            Err(ErrorCode::RoomFull)
+        );
+        let capped = registry
+            .create(now, Some(99), || Ok("BBBBBB".to_owned()), TOKEN.into())
+            .expect("room");
+        assert_eq!(capped.capacity, settings().capacity);
+        assert_eq!(
+            registry.create(now, Some(0), || Ok("CCCCCC".to_owned()), TOKEN.into()),
+            Err(ErrorCode::BadRequest)
+        );
     }
 
     #[test]
@@ -613,28 +565,28 @@ mod tests {
         let (mut registry, code) = registry_with_room(now);
         assert_eq!(
             registry.reserve("ABC12", None, now),
-            Err(RoomError::InvalidCode)
+            Err(ErrorCode::InvalidCode)
         );
         assert_eq!(
             registry.reserve("ZZZZZZ", None, now),
-            Err(RoomError::RoomNotFound)
+            Err(ErrorCode::RoomNotFound)
         );
         assert_eq!(
             registry.reserve(&code, Some("nope"), now),
-            Err(RoomError::BadHostToken)
+            Err(ErrorCode::BadHostToken)
         );
         // Lower case and whitespace are accepted.
         assert!(registry.reserve(" abc234 ", None, now).is_ok());
         assert!(registry.reserve(&code, None, now).is_ok());
         // Capacity 3 = host + 2 clients; reservations count.
-        assert_eq!(registry.reserve(&code, None, now), Err(RoomError::RoomFull));
+        assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
         // The host seat is separate.
         let host = registry
             .reserve(&code, Some(TOKEN), now)
             .expect("host seat");
         assert_eq!(
             registry.reserve(&code, Some(TOKEN), now),
-            Err(RoomError::HostSeatTaken)
+            Err(ErrorCode::HostSeatTaken)
         );
         registry.cancel(host, now);
         assert!(registry.reserve(&code, Some(TOKEN), now).is_ok());
@@ -672,7 +624,7 @@ mod tests {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
         let other = registry
-            .create(now, || Ok("XYZ789".to_owned()), TOKEN.to_owned())
+            .create(now, None, || Ok("XYZ789".to_owned()), TOKEN.to_owned())
             .expect("room")
             .code;
         seat(&mut registry, &code, Some(TOKEN), 1, now);
@@ -752,7 +704,7 @@ mod tests {
             registry.tick(start + Duration::from_secs(30)),
             vec![Effect::Close(10)]
         );
-        assert_eq!(registry.info(&code), Err(RoomError::RoomNotFound));
+        assert_eq!(registry.info(&code), Err(ErrorCode::RoomNotFound));
         // The kicked client's own disconnect finds nothing to do.
         assert!(
             registry
@@ -768,7 +720,7 @@ mod tests {
         seat(&mut registry, &code, Some(TOKEN), 1, now);
         seat(&mut registry, &code, None, 10, now);
         seat(&mut registry, &code, None, 11, now);
-        assert_eq!(registry.reserve(&code, None, now), Err(RoomError::RoomFull));
+        assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
         assert_eq!(
             registry.leave(10, now),
             vec![Effect::Left { to: 1, peer: 10 }]
@@ -782,10 +734,10 @@ mod tests {
         let hour = Duration::from_secs(3600);
         let mut registry: Registry<u32> = Registry::new(settings());
         registry
-            .create(start, || Ok("AAAAAA".to_owned()), TOKEN.into())
+            .create(start, None, || Ok("AAAAAA".to_owned()), TOKEN.into())
             .expect("room");
         registry
-            .create(start, || Ok("BBBBBB".to_owned()), TOKEN.into())
+            .create(start, None, || Ok("BBBBBB".to_owned()), TOKEN.into())
             .expect("room");
         seat(&mut registry, "BBBBBB", None, 10, start);
         assert!(
@@ -795,7 +747,7 @@ mod tests {
         );
         assert_eq!(registry.room_count(), 2);
         registry.tick(start + hour);
-        assert_eq!(registry.info("AAAAAA"), Err(RoomError::RoomNotFound));
+        assert_eq!(registry.info("AAAAAA"), Err(ErrorCode::RoomNotFound));
         // Occupied for days: still there.
         registry.tick(start + hour * 48);
         assert!(registry.info("BBBBBB").is_ok());
@@ -816,7 +768,7 @@ mod tests {
         registry.reserve(&code, None, start).expect("seat");
         assert_eq!(
             registry.reserve(&code, None, start),
-            Err(RoomError::RoomFull)
+            Err(ErrorCode::RoomFull)
         );
         registry.tick(start + RESERVATION_TIMEOUT);
         assert!(!registry.has_ticket(first));
@@ -831,14 +783,14 @@ mod tests {
     fn start_needs_the_token() {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
-        assert_eq!(registry.start(&code, None), Err(RoomError::BadHostToken));
+        assert_eq!(registry.start(&code, None), Err(ErrorCode::BadHostToken));
         assert_eq!(
             registry.start(&code, Some("x")),
-            Err(RoomError::BadHostToken)
+            Err(ErrorCode::BadHostToken)
         );
         assert_eq!(
             registry.start("nope!!", Some(TOKEN)),
-            Err(RoomError::InvalidCode)
+            Err(ErrorCode::InvalidCode)
         );
         assert_eq!(registry.start(&code, Some(TOKEN)), Ok(()));
     }
@@ -850,7 +802,7 @@ mod tests {
         let ticket = registry.reserve(&code, None, now).expect("seat");
         assert_eq!(
             registry.join(ticket, 10, "XYZ789", now).map(|j| j.1),
-            Err(RoomError::Busy)
+            Err(ErrorCode::Busy)
         );
         // The seat is free again.
         assert!(registry.reserve(&code, None, now).is_ok());

@@ -13,9 +13,10 @@
 //! The rules (who may hear whom) live in [`crate::rooms`]; this module only
 //! moves messages and keeps every peer's outgoing channel.
 
-use crate::rooms::{Effect, Registry, Role, RoomError, Settings, Ticket};
+use crate::rooms::{Effect, Registry, Role, Settings, Ticket};
 use async_trait::async_trait;
 use axum::extract::ws::{CloseFrame, Message, close_code};
+use bevy_p2p_protocol::ErrorCode;
 use futures::StreamExt;
 use matchbox_protocol::{JsonPeerEvent, PeerId, PeerRequest};
 use matchbox_signaling::{
@@ -30,9 +31,6 @@ use std::{
 };
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
-
-/// The query parameter that carries the host token on the websocket URL.
-pub(crate) const HOST_TOKEN_PARAM: &str = "host_token";
 
 /// Shared state of one server: the room registry plus every peer's channel.
 ///
@@ -86,11 +84,13 @@ impl Hub {
         origin: SocketAddr,
         path: Option<&str>,
         query: &HashMap<String, String>,
-    ) -> Result<(), RoomError> {
-        let token = query.get(HOST_TOKEN_PARAM).map(String::as_str);
+    ) -> Result<(), ErrorCode> {
+        let token = query
+            .get(bevy_p2p_protocol::api::HOST_TOKEN_PARAM)
+            .map(String::as_str);
         let mut hub = self.lock();
         let result = if hub.by_origin.contains_key(&origin) {
-            Err(RoomError::Busy)
+            Err(ErrorCode::Busy)
         } else {
             // `/` has no path: not a code.
             let code = path.unwrap_or_default();
@@ -117,9 +117,9 @@ impl Hub {
     }
 
     /// Seats `peer` with its reservation and sends the introductions.
-    fn join(&self, peer: PeerId, room: &str, link: Link) -> Result<Role, RoomError> {
+    fn join(&self, peer: PeerId, room: &str, link: Link) -> Result<Role, ErrorCode> {
         let mut hub = self.lock();
-        let ticket = hub.by_peer.remove(&peer).ok_or(RoomError::RoomNotFound)?;
+        let ticket = hub.by_peer.remove(&peer).ok_or(ErrorCode::RoomNotFound)?;
         let (_code, role, effects) = hub.registry.join(ticket, peer, room, Instant::now())?;
         hub.links.insert(peer, link);
         hub.apply(effects);

@@ -7,10 +7,15 @@ use tokio::{
     time::timeout,
 };
 
-#[tokio::test]
-async fn binary_prints_listening_on_its_real_address() {
+/// Starts the server binary with `args` and `env`, and reads its address
+/// from the `listening on` line.
+async fn start_binary(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (tokio::process::Child, std::net::SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
-        .args(["--bind", "127.0.0.1:0", "--capacity", "4"])
+        .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -28,11 +33,12 @@ async fn binary_prints_listening_on_its_real_address() {
         .unwrap_or_else(|| panic!("unexpected line {line:?}"))
         .parse()
         .expect("an ip:port");
-    assert_eq!(addr.ip().to_string(), "127.0.0.1");
-    assert_ne!(addr.port(), 0);
+    (child, addr)
+}
 
-    // It really listens there, with the capacity from the flag.
-    let created = timeout(Duration::from_secs(5), async {
+/// `POST /api/rooms` with no body: the answer's head and body.
+async fn create_room(addr: std::net::SocketAddr) -> String {
+    timeout(Duration::from_secs(5), async {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         stream
@@ -44,19 +50,53 @@ async fn binary_prints_listening_on_its_real_address() {
         response
     })
     .await
-    .expect("answer in time");
+    .expect("answer in time")
+}
+
+#[tokio::test]
+async fn binary_prints_listening_on_its_real_address() {
+    // The flag wins over its environment variable.
+    let (mut child, addr) = start_binary(
+        &["--bind", "127.0.0.1:0", "--capacity", "4"],
+        &[("P2P_SIGNALING_CAPACITY", "3")],
+    )
+    .await;
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0);
+
+    // It really listens there, with the capacity from the flag.
+    let created = create_room(addr).await;
     assert!(created.starts_with("HTTP/1.1 201"), "{created}");
     assert!(created.contains("\"capacity\":4"), "{created}");
+    child.kill().await.expect("kill");
+}
 
+#[tokio::test]
+async fn options_come_from_the_environment() {
+    let (mut child, addr) = start_binary(
+        &[],
+        &[
+            ("P2P_SIGNALING_BIND", "127.0.0.1:0"),
+            ("P2P_SIGNALING_CAPACITY", "3"),
+        ],
+    )
+    .await;
+    assert_ne!(addr.port(), 0);
+    let created = create_room(addr).await;
+    assert!(created.contains("\"capacity\":3"), "{created}");
     child.kill().await.expect("kill");
 }
 
 #[test]
-fn bad_flags_exit_with_usage() {
+fn bad_flags_exit_with_a_clear_error() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
         .args(["--capacity", "zero"])
         .output()
         .expect("run the server binary");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid value 'zero' for '--capacity <N>'") && stderr.contains("--help"),
+        "{stderr}"
+    );
 }

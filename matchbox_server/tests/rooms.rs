@@ -560,3 +560,40 @@ fn background_server_runs_without_a_runtime() {
         "stopped on drop"
     );
 }
+
+#[tokio::test]
+async fn a_host_asks_for_the_room_size_it_plays_with() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let json_header = [("Content-Type", "application/json")];
+    let asked = http_with_body(
+        addr,
+        "POST",
+        "/api/rooms",
+        &json_header,
+        r#"{"capacity":2}"#,
+    )
+    .await;
+    assert_eq!(asked.status, 201, "{}", asked.body);
+    assert_eq!(asked.json()["capacity"], json!(2));
+    let code = asked.json()["code"].as_str().expect("a code").to_owned();
+    assert_eq!(room_info(addr, &code).await.1["capacity"], json!(2));
+    // Never more than the server's capacity.
+    let greedy = http_with_body(
+        addr,
+        "POST",
+        "/api/rooms",
+        &json_header,
+        r#"{"capacity":60}"#,
+    )
+    .await;
+    assert_eq!(greedy.json()["capacity"], json!(6));
+    for bad in [r#"{"capacity":0}"#, "not json", r#"{"capacity":-1}"#] {
+        let refused = http_with_body(addr, "POST", "/api/rooms", &json_header, bad).await;
+        assert_eq!(
+            (refused.status, refused.json()["error"].clone()),
+            (400, json!("bad_request")),
+            "{bad}"
+        );
+    }
+}

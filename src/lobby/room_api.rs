@@ -6,40 +6,12 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bevy_p2p_protocol::{ApiError, CreateRoom, ErrorCode, api};
 use serde::Deserialize;
 
 use crate::session::JoinFailure;
 
-/// `201` to `POST /api/rooms`.
-#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct CreatedRoom {
-    /// The share code.
-    pub code: String,
-    /// The secret that holds the host seat.
-    pub host_token: String,
-    /// Players the room takes, host included.
-    pub capacity: usize,
-}
-
-/// `200` to `GET /api/rooms/{code}`.
-#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct RoomInfo {
-    /// The share code.
-    pub code: String,
-    /// Players connected, host included.
-    pub players: usize,
-    /// Players the room takes, host included.
-    pub capacity: usize,
-    /// Whether the host holds its seat now.
-    pub host_connected: bool,
-    /// `waiting`, `playing` or `host_away`.
-    pub state: String,
-}
-
-#[derive(Deserialize)]
-struct ApiError {
-    error: String,
-}
+pub use bevy_p2p_protocol::{CreatedRoom, RoomInfo};
 
 /// A request in flight; [`Self::poll`] gives its answer once it has come.
 pub struct PendingReply {
@@ -65,15 +37,24 @@ impl PendingReply {
     }
 }
 
-/// Asks for a new room.
-pub fn create_room(http_base: &str, timeout: core::time::Duration) -> PendingReply {
-    let request = ehttp::Request::post(format!("{http_base}/api/rooms"), Vec::new());
+/// Asks for a new room of `capacity` players, host included.
+pub fn create_room(
+    http_base: &str,
+    capacity: usize,
+    timeout: core::time::Duration,
+) -> PendingReply {
+    let body = CreateRoom {
+        capacity: Some(capacity),
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    let request = ehttp::Request::post(format!("{http_base}{}", api::ROOMS), body)
+        .with_header("Content-Type", "application/json");
     PendingReply::send(with_timeout(request, timeout))
 }
 
 /// Asks about the room behind a code.
 pub fn get_room(http_base: &str, code: &str, timeout: core::time::Duration) -> PendingReply {
-    let request = ehttp::Request::get(format!("{http_base}/api/rooms/{code}"));
+    let request = ehttp::Request::get(format!("{http_base}{}", api::room_path(code)));
     PendingReply::send(with_timeout(request, timeout))
 }
 
@@ -84,7 +65,7 @@ pub fn start_room(
     host_token: &str,
     timeout: core::time::Duration,
 ) -> PendingReply {
-    let request = ehttp::Request::post(format!("{http_base}/api/rooms/{code}/start"), Vec::new())
+    let request = ehttp::Request::post(format!("{http_base}{}", api::start_path(code)), Vec::new())
         .with_header("Authorization", format!("Bearer {host_token}"));
     PendingReply::send(with_timeout(request, timeout))
 }
@@ -102,14 +83,17 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
         return serde_json::from_slice(&response.bytes)
             .map_err(|e| JoinFailure::ServerError(format!("unreadable answer: {e}")));
     }
-    let error = serde_json::from_slice::<ApiError>(&response.bytes)
-        .map(|body| body.error)
-        .unwrap_or_else(|_| format!("HTTP {}", response.status));
-    Err(match error.as_str() {
-        "room_not_found" => JoinFailure::RoomNotFound,
-        "room_full" => JoinFailure::RoomFull,
-        "invalid_code" => JoinFailure::InvalidCode,
-        _ => JoinFailure::ServerError(error),
+    let Ok(error) = serde_json::from_slice::<ApiError>(&response.bytes) else {
+        return Err(JoinFailure::ServerError(format!(
+            "HTTP {}",
+            response.status
+        )));
+    };
+    Err(match error.code() {
+        Some(ErrorCode::RoomNotFound) => JoinFailure::RoomNotFound,
+        Some(ErrorCode::RoomFull) => JoinFailure::RoomFull,
+        Some(ErrorCode::InvalidCode) => JoinFailure::InvalidCode,
+        _ => JoinFailure::ServerError(error.error),
     })
 }
 

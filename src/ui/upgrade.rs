@@ -2,6 +2,7 @@
 
 use bevy::prelude::*;
 use bevy_egui::{EguiContexts, egui};
+use bevy_p2p_protocol::room;
 
 use super::UiState;
 use crate::session::{JoinFailed, JoinFailure};
@@ -21,8 +22,12 @@ pub const DEDICATED_SERVER_URL: &str =
 /// ```
 /// # use bevy::prelude::*;
 /// # use bevy_p2p_multiplayer::prelude::*;
-/// fn invite(roster: Res<Roster>, mut upgrade: MessageWriter<UpgradeRequested>) {
-///     if roster.players.len() >= 6 {
+/// fn invite(
+///     roster: Res<Roster>,
+///     settings: Res<P2pSettings>,
+///     mut upgrade: MessageWriter<UpgradeRequested>,
+/// ) {
+///     if roster.players.len() >= settings.max_players {
 ///         upgrade.write(UpgradeRequested);
 ///     }
 /// }
@@ -135,11 +140,8 @@ pub(super) fn upgrade_prompt(
     let mut later = false;
     let modal = egui::Modal::new(egui::Id::new("p2p_upgrade")).show(ctx, |ui| {
         ui.set_max_width(360.0);
-        ui.heading("Upgrade to a dedicated server: 7-100 players");
-        ui.label(
-            "This room holds 6 players. A dedicated server runs the same game \
-             headless for bigger groups.",
-        );
+        ui.heading(upgrade_heading());
+        ui.label(upgrade_text());
         ui.add_space(6.0);
         ui.horizontal(|ui| {
             learn_more = ui.button("Learn more").clicked();
@@ -171,6 +173,23 @@ pub(super) fn run_learn_more_hook(world: &mut World) {
             on_learn_more(world);
         }
     });
+}
+
+/// The prompt's heading: the room size comes from the protocol.
+fn upgrade_heading() -> String {
+    format!(
+        "Upgrade to a dedicated server: {}-100 players",
+        room::MAX_PLAYERS + 1
+    )
+}
+
+/// The prompt's text.
+fn upgrade_text() -> String {
+    format!(
+        "Peer-to-peer rooms hold up to {} players. A dedicated server runs \
+         the same game headless for bigger groups.",
+        room::MAX_PLAYERS
+    )
 }
 
 #[cfg(test)]
@@ -205,6 +224,15 @@ mod tests {
         app.world_mut().write_message(UpgradeRequested);
         app.update();
         assert!(app.world().resource::<UiState>().upgrade_open);
+    }
+
+    #[test]
+    fn the_prompt_names_the_protocols_room_size() {
+        assert_eq!(
+            upgrade_heading(),
+            "Upgrade to a dedicated server: 7-100 players"
+        );
+        assert!(upgrade_text().starts_with("Peer-to-peer rooms hold up to 6 players."));
     }
 
     #[derive(Resource, Default)]

@@ -1,0 +1,273 @@
+//! The signaling server's HTTP room API: paths, bodies and error names.
+//!
+//! | method | path | body | success |
+//! |---|---|---|---|
+//! | `POST` | [`ROOMS`] | [`CreateRoom`] (optional) | `201` [`CreatedRoom`] |
+//! | `GET` | [`room_path`] | | `200` [`RoomInfo`] |
+//! | `POST` | [`start_path`], `Authorization: Bearer <host_token>` | | `204` |
+//! | `GET` | [`HEALTH`] | | `200 ok` |
+//!
+//! A room's websocket is `ws(s)://<server>/<code>`; the host adds
+//! `?`[`HOST_TOKEN_PARAM`]`=<host_token>`. Every refusal is an [`ApiError`]
+//! body naming an [`ErrorCode`].
+
+use serde::{Deserialize, Serialize};
+
+/// `POST` here creates a room.
+pub const ROOMS: &str = "/api/rooms";
+
+/// A room's info, as an axum route pattern (`{code}` is the share code).
+pub const ROOM_ROUTE: &str = "/api/rooms/{code}";
+
+/// The host's "game started", as an axum route pattern.
+pub const START_ROUTE: &str = "/api/rooms/{code}/start";
+
+/// Answers `200 ok` while the server runs.
+pub const HEALTH: &str = "/healthz";
+
+/// The share link's page, as an axum route pattern: `/play/{code}`.
+pub const PLAY_ROUTE: &str = "/play/{code}";
+
+/// The query parameter that carries the host token on the host's websocket.
+pub const HOST_TOKEN_PARAM: &str = "host_token";
+
+/// The path of a room's info: `/api/rooms/{code}`.
+pub fn room_path(code: &str) -> String {
+    format!("{ROOMS}/{code}")
+}
+
+/// The path the host posts to when it starts the game.
+pub fn start_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/start")
+}
+
+/// The share link's path for a room: `/play/{code}`.
+///
+/// ```
+/// assert_eq!(bevy_p2p_protocol::api::play_path("ABC234"), "/play/ABC234");
+/// ```
+pub fn play_path(code: &str) -> String {
+    format!("/play/{code}")
+}
+
+/// Body of `POST /api/rooms`; an empty body asks for the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateRoom {
+    /// Players the host's game takes, host included. The server grants at
+    /// most its own capacity and says what it granted in
+    /// [`CreatedRoom::capacity`]. `None`: the server's capacity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<usize>,
+}
+
+/// Body of `201` for `POST /api/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedRoom {
+    /// The share code players join with.
+    pub code: String,
+    /// Secret that lets a websocket take the host seat
+    /// (`?host_token=...`) and authorizes `POST /api/rooms/{code}/start`.
+    pub host_token: String,
+    /// Players the room holds, host included.
+    pub capacity: usize,
+}
+
+/// Body of `200` for `GET /api/rooms/{code}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    /// The room's share code, canonical (upper case).
+    pub code: String,
+    /// Connected players, host included.
+    pub players: usize,
+    /// Players the room holds, host included.
+    pub capacity: usize,
+    /// Whether a websocket holds the host seat right now.
+    pub host_connected: bool,
+    /// Where the room is in its life.
+    pub state: RoomState,
+}
+
+impl RoomInfo {
+    /// Whether every seat is taken.
+    pub fn is_full(&self) -> bool {
+        self.players >= self.capacity
+    }
+}
+
+/// Where a room is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomState {
+    /// Players gather; the host has not started the game.
+    Waiting,
+    /// The host started the game (`POST /api/rooms/{code}/start`).
+    Playing,
+    /// The host had connected and its seat is empty now; the room closes
+    /// when the grace period ends unless the host comes back. Wins over the
+    /// others.
+    HostAway,
+}
+
+/// Body of every error response: `{"error": "room_not_found"}` and the like.
+///
+/// The name is kept as text, so that a client still reads an error a newer
+/// server invents; [`ApiError::code`] gives the known ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Machine-readable reason: an [`ErrorCode`]'s name.
+    pub error: String,
+}
+
+impl ApiError {
+    /// The body for `code`.
+    pub fn new(code: ErrorCode) -> Self {
+        Self {
+            error: code.as_str().to_owned(),
+        }
+    }
+
+    /// The known reason, if it is one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|code| code.as_str() == self.error)
+    }
+}
+
+/// Why the server refused a request, by name: what the server's room
+/// registry returns and what the client maps to a player's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The code is not a [`ShareCode`](crate::ShareCode).
+    InvalidCode,
+    /// No live room has this code.
+    RoomNotFound,
+    /// Every seat is taken.
+    RoomFull,
+    /// The host token is missing or wrong.
+    BadHostToken,
+    /// A websocket already holds (or is about to take) the host seat.
+    HostSeatTaken,
+    /// This connection already has a websocket upgrade in flight.
+    Busy,
+    /// The request body is not what the endpoint takes.
+    BadRequest,
+    /// The server failed (no randomness, no free code).
+    Internal,
+    /// Nothing is served at this path.
+    NotFound,
+    /// A plain request reached a websocket-only path.
+    WebsocketUpgradeRequired,
+}
+
+impl ErrorCode {
+    /// Every code, for lookups by name.
+    pub const ALL: [Self; 10] = [
+        Self::InvalidCode,
+        Self::RoomNotFound,
+        Self::RoomFull,
+        Self::BadHostToken,
+        Self::HostSeatTaken,
+        Self::Busy,
+        Self::BadRequest,
+        Self::Internal,
+        Self::NotFound,
+        Self::WebsocketUpgradeRequired,
+    ];
+
+    /// The name sent as `{"error": "..."}`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidCode => "invalid_code",
+            Self::RoomNotFound => "room_not_found",
+            Self::RoomFull => "room_full",
+            Self::BadHostToken => "bad_host_token",
+            Self::HostSeatTaken => "host_seat_taken",
+            Self::Busy => "busy",
+            Self::BadRequest => "bad_request",
+            Self::Internal => "internal",
+            Self::NotFound => "not_found",
+            Self::WebsocketUpgradeRequired => "websocket_upgrade_required",
+        }
+    }
+
+    /// The HTTP status the server answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidCode | Self::BadRequest => 400,
+            Self::BadHostToken => 403,
+            Self::RoomNotFound | Self::NotFound => 404,
+            Self::RoomFull | Self::HostSeatTaken => 409,
+            Self::WebsocketUpgradeRequired => 426,
+            Self::Busy => 429,
+            Self::Internal => 500,
+        }
+    }
+}
+
+impl core::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl core::error::Error for ErrorCode {}
+
+impl From<crate::InvalidCode> for ErrorCode {
+    fn from(_: crate::InvalidCode) -> Self {
+        Self::InvalidCode
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_names_round_trip() {
+        for code in ErrorCode::ALL {
+            let body = serde_json::to_string(&ApiError::new(code)).expect("serializes");
+            let back: ApiError = serde_json::from_str(&body).expect("parses");
+            assert_eq!(back.code(), Some(code), "{body}");
+        }
+        let unknown: ApiError =
+            serde_json::from_str(r#"{"error":"from_the_future"}"#).expect("parses");
+        assert_eq!(unknown.code(), None);
+    }
+
+    #[test]
+    fn bodies_keep_their_wire_names() {
+        let info = RoomInfo {
+            code: "ABC234".into(),
+            players: 2,
+            capacity: 6,
+            host_connected: true,
+            state: RoomState::HostAway,
+        };
+        assert_eq!(
+            serde_json::to_value(&info).expect("serializes"),
+            serde_json::json!({
+                "code": "ABC234", "players": 2, "capacity": 6,
+                "host_connected": true, "state": "host_away"
+            })
+        );
+        assert_eq!(
+            serde_json::to_string(&CreateRoom::default()).expect("serializes"),
+            "{}"
+        );
+        let asked: CreateRoom = serde_json::from_str(r#"{"capacity":4}"#).expect("parses");
+        assert_eq!(asked.capacity, Some(4));
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(room_path("ABC234"), "/api/rooms/ABC234");
+        assert_eq!(start_path("ABC234"), "/api/rooms/ABC234/start");
+        assert_eq!(ROOM_ROUTE.replace("{code}", "ABC234"), room_path("ABC234"));
+        assert_eq!(
+            START_ROUTE.replace("{code}", "ABC234"),
+            start_path("ABC234")
+        );
+        assert_eq!(PLAY_ROUTE.replace("{code}", "ABC234"), play_path("ABC234"));
+    }
+}

@@ -64,7 +64,33 @@ impl Drop for Chromedriver {
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed Chromium takes a moment to die (it has many threads to
+        // tear down): wait until none of the group is alive, at most 5 s.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && live_in_group(self.child.id()) > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
+}
+
+/// Processes of process group `group` that are still running (not zombies).
+fn live_in_group(group: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("stat")).ok())
+        .filter(|stat| {
+            // "pid (comm) state ppid pgrp ...": comm may hold spaces.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            fields.first().is_some_and(|state| *state != "Z")
+                && fields.get(2).and_then(|g| g.parse::<u32>().ok()) == Some(group)
+        })
+        .count()
 }
 
 /// One headless Chromium window.

@@ -1,21 +1,25 @@
 //! Where the game stands: role, room, status, players, and what happened.
 //!
-//! The session sits between the lobby (which opens rooms and links) and the
-//! game. It assigns player slots on the host, pauses clients whose host is
-//! gone and counts down the host's grace, and brings a host whose links
-//! dropped back into its room.
+//! The session sits between the lobby (what players ask for) and the game.
+//! Its decisions (hosting, joining, the host-away countdown, the host's
+//! reconnect) are made by one pure state machine ([`machine`]), carried out
+//! by one driver system ([`driver`]); [`players`] hands out slots on the
+//! host.
 
-pub mod host_away;
+pub mod driver;
+pub mod machine;
 pub mod players;
 
 use core::{fmt, time::Duration};
 
-use bevy::{ecs::resource::IsResource, prelude::*};
+use bevy::prelude::*;
 use bevy_replicon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{role::Role, share_code::ShareCode};
+use crate::share_code::ShareCode;
 
+pub use driver::SessionSystems;
+pub use machine::{SessionEffect, SessionEvent, SessionMachine};
 pub use players::{ClientSlot, Player, PlayerPing, PlayerSlot, Roster, RosterEntry};
 
 /// Runs the session: slots, status, host-away countdown and reconnects.
@@ -35,7 +39,10 @@ impl Plugin for SessionPlugin {
                 FixedUpdate,
                 GameplaySystems.run_if(crate::common_conditions::gameplay_running),
             )
-            .add_plugins((players::PlayersPlugin, host_away::HostAwayPlugin));
+            .add_plugins(players::PlayersPlugin);
+        let driver = driver::SessionDriver::new(app.world().resource::<crate::P2pSettings>());
+        app.insert_resource(driver)
+            .add_systems(Update, driver::drive_session.in_set(SessionSystems::Drive));
     }
 }
 
@@ -46,7 +53,8 @@ impl Plugin for SessionPlugin {
 #[derive(SystemSet, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct GameplaySystems;
 
-/// The state of this app's game.
+/// The state of this app's game. Read it; the session writes it (ask for
+/// changes with [`LobbyRequest`](crate::lobby::LobbyRequest)s).
 #[derive(Resource, Default, Debug)]
 pub struct Session {
     /// The room's share code, once the server gave or confirmed it.
@@ -59,8 +67,8 @@ pub struct Session {
     pub local_slot: Option<PlayerSlot>,
     /// Why the last attempt to host or join failed, until the next attempt.
     pub last_failure: Option<JoinFailure>,
-    /// The host's proof of its seat, kept to take the seat back after a drop.
-    pub(crate) host_token: Option<String>,
+    /// This app's peer id on the signaling server, while its links have one.
+    pub(crate) local_peer: Option<u128>,
 }
 
 impl Session {
@@ -207,41 +215,5 @@ impl fmt::Display for JoinFailure {
             JoinFailure::ServerError(why) => write!(f, "The game server said: {why}"),
             JoinFailure::HostUnreachable => f.write_str("Can't reach the host"),
         }
-    }
-}
-
-/// Ends the current game on this app: links closed, role dropped, the
-/// replicated world cleared on a client. The lobby and the countdown use it.
-pub(crate) fn end_game(world: &mut World, status: SessionStatus) {
-    world.remove_resource::<crate::transport::Transport>();
-    let role = world.remove_resource::<Role>();
-    // What this app no longer owns: on a client the replicated world, on the
-    // host its player entities. Despawned through commands that tolerate an
-    // entity already gone (despawn observers may take related entities along).
-    let leftovers: Vec<Entity> = if role == Some(Role::Client) {
-        world
-            .query_filtered::<Entity, (With<Remote>, Without<IsResource>)>()
-            .iter(world)
-            .collect()
-    } else {
-        world
-            .query_filtered::<Entity, Or<(With<Player>, With<GamePhase>)>>()
-            .iter(world)
-            .collect()
-    };
-    let mut commands = world.commands();
-    for entity in leftovers {
-        commands.entity(entity).try_despawn();
-    }
-    world.flush();
-    let mut session = world.resource_mut::<Session>();
-    let was_in_game = session.in_game();
-    session.status = status.clone();
-    session.local_slot = None;
-    session.host_token = None;
-    if let SessionStatus::Ended(reason) = status
-        && was_in_game
-    {
-        world.write_message(GameEnded { reason });
     }
 }

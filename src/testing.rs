@@ -15,15 +15,19 @@
 //! ```
 
 use core::time::Duration;
+use std::sync::{
+    Arc, Mutex, MutexGuard, PoisonError,
+    atomic::{AtomicU64, Ordering},
+};
 
 use bevy::{prelude::*, time::TimeUpdateStrategy};
+use bevy_p2p_protocol::{CreatedRoom, RoomInfo, RoomState};
 use uuid::Uuid;
 
 use crate::{
     P2pMultiplayerPlugin,
-    lobby::{LobbyRequest, enter_room_with},
-    role::Role,
-    session::{Session, SessionStatus},
+    lobby::{LobbyRequest, Reply, RoomApi, RoomCalls},
+    session::{JoinFailure, Session, SessionStatus},
     settings::P2pSettings,
     share_code::ShareCode,
     transport::{LinkFactory, MemoryNetwork, PeerId, Transport},
@@ -36,18 +40,24 @@ pub const TEST_CODE: &str = "TEST23";
 pub const TICK: Duration = Duration::from_nanos(16_666_667);
 
 /// A host and its clients in one process, over a [`MemoryNetwork`].
+///
+/// Everyone goes through the real lobby: the host asks for a room and each
+/// client joins it by code, against an in-process room API
+/// ([`MemoryRoomApi`]) instead of the signaling server's HTTP one.
 pub struct MemoryRoom {
     /// The switchboard: set link conditions or sever links through it.
     pub network: MemoryNetwork,
     /// The host's app.
     pub host: App,
     /// The host's current peer id (a new one after each reconnect).
-    host_id: std::sync::Arc<std::sync::Mutex<PeerId>>,
+    host_id: Arc<Mutex<PeerId>>,
     clients: Vec<(PeerId, App)>,
     configure: Box<dyn Fn(&mut App)>,
-    /// Shared with the host's link factory: every client ever joined, so a
+    /// Shared with the host's link factory: every client ever linked, so a
     /// reconnecting host links to late joiners too.
-    client_ids: std::sync::Arc<std::sync::Mutex<Vec<PeerId>>>,
+    client_ids: Arc<Mutex<Vec<PeerId>>>,
+    api: MemoryRoomApi,
+    joined: u128,
 }
 
 /// A fresh peer id drawn from a counter, so runs repeat.
@@ -68,68 +78,96 @@ pub fn test_app(configure: &impl Fn(&mut App)) -> App {
     app
 }
 
+fn lock<T>(shared: &Mutex<T>) -> MutexGuard<'_, T> {
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The room API of a [`MemoryRoom`]: one room, [`TEST_CODE`], whose seats
+/// are the clients linked so far.
+#[derive(Clone, Default)]
+pub struct MemoryRoomApi {
+    state: Arc<Mutex<ApiState>>,
+}
+
+#[derive(Default)]
+struct ApiState {
+    /// The room's size once the host created it.
+    capacity: Option<usize>,
+    /// Clients linked to the room now.
+    clients: usize,
+}
+
+impl RoomCalls for MemoryRoomApi {
+    fn create_room(&self, _settings: &P2pSettings, capacity: usize) -> Reply<CreatedRoom> {
+        lock(&self.state).capacity = Some(capacity);
+        Reply::ready(Ok(CreatedRoom {
+            code: TEST_CODE.into(),
+            host_token: "test-token".into(),
+            capacity,
+        }))
+    }
+
+    fn get_room(&self, _settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo> {
+        let state = lock(&self.state);
+        let capacity = match state.capacity {
+            Some(capacity) if code.as_str() == TEST_CODE => capacity,
+            _ => return Reply::ready(Err(JoinFailure::RoomNotFound)),
+        };
+        Reply::ready(Ok(RoomInfo {
+            code: TEST_CODE.into(),
+            players: state.clients + 1,
+            capacity,
+            host_connected: true,
+            state: RoomState::Waiting,
+        }))
+    }
+
+    fn start_room(&self, _settings: &P2pSettings, _code: &ShareCode, _host_token: &str) {}
+}
+
 impl MemoryRoom {
     /// A host and `clients` clients, every link up and every app updated
     /// until all clients see the host. `seed` drives the link conditioner;
     /// `configure` sets up each app (register inputs, replication, systems).
     pub fn new(clients: usize, seed: u64, configure: impl Fn(&mut App) + 'static) -> Self {
         let network = MemoryNetwork::new(seed);
-        let code: ShareCode = TEST_CODE.parse().expect("a valid code");
-        let host_id = std::sync::Arc::new(std::sync::Mutex::new(peer_id(1)));
-        let client_ids: Vec<PeerId> = (0..clients).map(|n| peer_id(100 + n as u128)).collect();
+        let host_id = Arc::new(Mutex::new(peer_id(1)));
+        let client_ids = Arc::new(Mutex::new(Vec::new()));
+        let api = MemoryRoomApi::default();
 
         let mut host = test_app(&configure);
-        // A host that loses its links comes back with a new id, linked to
-        // every client still in the room, as the signaling server would do.
-        let next_id = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(2));
-        let shared_ids = std::sync::Arc::new(std::sync::Mutex::new(client_ids.clone()));
+        // Each time the host opens the room it gets a new id, linked to every
+        // client still in the room, as the signaling server would do.
+        let next_id = Arc::new(AtomicU64::new(1));
         let (factory_net, factory_host, factory_clients) =
-            (network.clone(), host_id.clone(), shared_ids.clone());
-        host.insert_resource(LinkFactory(Box::new(move |_url, _settings| {
-            let n = next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let id = peer_id(u128::from(n));
-            *factory_host.lock().unwrap_or_else(|e| e.into_inner()) = id;
-            let links = factory_net.join(id);
-            let clients = factory_clients
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-            for client in clients {
-                factory_net.connect(id, client);
-            }
-            Transport::new(links)
-        })));
-        let host_links = network.join(peer_id(1));
-        enter_room_with(
-            host.world_mut(),
-            Role::Host,
-            code.clone(),
-            Some("test-token".into()),
-            Transport::new(host_links),
-        );
-
-        let mut apps = Vec::new();
-        for &id in &client_ids {
-            let mut app = test_app(&configure);
-            let links = network.join(id);
-            enter_room_with(
-                app.world_mut(),
-                Role::Client,
-                code.clone(),
-                None,
-                Transport::new(links),
-            );
-            network.connect(peer_id(1), id);
-            apps.push((id, app));
-        }
+            (network.clone(), host_id.clone(), client_ids.clone());
+        host.insert_resource(RoomApi(Box::new(api.clone())))
+            .insert_resource(LinkFactory(Box::new(move |_url, _settings| {
+                let id = peer_id(u128::from(next_id.fetch_add(1, Ordering::Relaxed)));
+                *lock(&factory_host) = id;
+                let links = factory_net.join(id);
+                for &client in lock(&factory_clients).iter() {
+                    factory_net.connect(id, client);
+                }
+                Transport::new(links)
+            })));
+        host.world_mut().write_message(LobbyRequest::Host);
         let mut room = Self {
             network,
             host,
             host_id,
-            clients: apps,
+            clients: Vec::new(),
             configure: Box::new(configure),
-            client_ids: shared_ids,
+            client_ids,
+            api,
+            joined: 0,
         };
+        room.step_until(60, |room| {
+            room.host.world().resource::<Session>().status == SessionStatus::InLobby
+        });
+        for _ in 0..clients {
+            room.add_client();
+        }
         room.step_until(600, |room| {
             room.clients()
                 .all(|app| app.world().resource::<Session>().status == SessionStatus::InLobby)
@@ -140,34 +178,39 @@ impl MemoryRoom {
     /// A client that joins now, into a game that may be running: it gets the
     /// full state, then changes. Returns its index.
     pub fn add_client(&mut self) -> usize {
-        let id = peer_id(
-            100 + self
-                .client_ids
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .len() as u128,
-        );
-        self.client_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(id);
+        self.add_client_joining(TEST_CODE)
+    }
+
+    /// A client that asks to join `code` (typed as a player would): the
+    /// room's own code joins, anything else meets the lobby's refusals.
+    /// Returns its index.
+    pub fn add_client_joining(&mut self, code: &str) -> usize {
+        self.joined += 1;
+        let id = peer_id(100 + self.joined);
         let mut app = test_app(&self.configure);
-        let code: ShareCode = TEST_CODE.parse().expect("a valid code");
-        enter_room_with(
-            app.world_mut(),
-            Role::Client,
-            code,
-            None,
-            Transport::new(self.network.join(id)),
+        let (network, host_id, client_ids, api) = (
+            self.network.clone(),
+            self.host_id.clone(),
+            self.client_ids.clone(),
+            self.api.clone(),
         );
-        self.network.connect(self.host_id(), id);
+        app.insert_resource(RoomApi(Box::new(self.api.clone())))
+            .insert_resource(LinkFactory(Box::new(move |_url, _settings| {
+                let links = network.join(id);
+                network.connect(*lock(&host_id), id);
+                lock(&client_ids).push(id);
+                lock(&api.state).clients += 1;
+                Transport::new(links)
+            })));
+        app.world_mut()
+            .write_message(LobbyRequest::Join(code.to_owned()));
         self.clients.push((id, app));
         self.clients.len() - 1
     }
 
     /// The host's current peer id.
     pub fn host_id(&self) -> PeerId {
-        *self.host_id.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.host_id)
     }
 
     /// The clients' apps.
@@ -187,7 +230,14 @@ impl MemoryRoom {
 
     /// Removes a client from the room (its app is dropped, so its links close).
     pub fn remove_client(&mut self, index: usize) -> App {
-        self.clients.remove(index).1
+        let (id, app) = self.clients.remove(index);
+        let mut ids = lock(&self.client_ids);
+        if let Some(at) = ids.iter().position(|c| *c == id) {
+            ids.remove(at);
+            let mut state = lock(&self.api.state);
+            state.clients = state.clients.saturating_sub(1);
+        }
+        app
     }
 
     /// Advances every app by one tick, host first.

@@ -476,3 +476,38 @@ fn a_late_joiner_gets_the_full_state_then_changes() {
         .expect("its player");
     assert_eq!(own.1[1], -80.0, "its own inputs moved it");
 }
+
+#[test]
+fn joins_go_through_the_lobby_and_its_refusals() {
+    // Five clients fill the six-player room, each by its code.
+    let mut room = MemoryRoom::new(5, 9, game);
+    let full = room.add_client();
+    let wrong = room.add_client_joining("ZZZ222");
+    let typo = room.add_client_joining("ZZZ20O");
+    room.step_until(30, |room| {
+        [full, wrong, typo].iter().all(|&i| {
+            let session = room
+                .clients()
+                .nth(i)
+                .expect("the client")
+                .world()
+                .resource::<Session>();
+            session.status == SessionStatus::Idle && session.last_failure.is_some()
+        })
+    });
+    for (i, failure) in [
+        (full, JoinFailure::RoomFull),
+        (wrong, JoinFailure::RoomNotFound),
+        (typo, JoinFailure::InvalidCode),
+    ] {
+        let app = room.client(i);
+        assert_eq!(
+            app.world().resource::<Session>().last_failure,
+            Some(failure)
+        );
+        assert!(app.world().get_resource::<Transport>().is_none());
+        assert!(app.world().get_resource::<Role>().is_none());
+    }
+    // The room is as it was.
+    assert_eq!(room.host.world().resource::<Roster>().players.len(), 6);
+}

@@ -1,35 +1,65 @@
 //! The signaling server's room API, as the client sees it.
 //!
-//! Requests go through `ehttp` (a thread per request natively, `fetch` in the
-//! browser); the answer lands in a shared slot that a system polls, so no
-//! system ever blocks on the network.
+//! [`RoomApi`] is a resource the session driver calls; the default,
+//! [`HttpRoomApi`], sends requests through `ehttp` (a thread per request
+//! natively, `fetch` in the browser) and the answer lands in a [`Reply`]
+//! that the driver polls, so no system ever blocks on the network. Tests
+//! replace it with an in-process one (`testing::MemoryRoom` does).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use bevy::prelude::*;
 use bevy_p2p_protocol::{ApiError, CreateRoom, ErrorCode, api};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
-use crate::session::JoinFailure;
+use crate::{session::JoinFailure, settings::P2pSettings, share_code::ShareCode};
 
 pub use bevy_p2p_protocol::{CreatedRoom, RoomInfo};
 
-/// A request in flight; [`Self::poll`] gives its answer once it has come.
-pub struct PendingReply {
-    slot: Arc<Mutex<Option<ehttp::Result<ehttp::Response>>>>,
+/// The room API calls the session makes. Implement it to run the session
+/// against something other than the signaling server's HTTP API.
+pub trait RoomCalls: Send + Sync + 'static {
+    /// Asks for a new room of `capacity` players, host included.
+    fn create_room(&self, settings: &P2pSettings, capacity: usize) -> Reply<CreatedRoom>;
+    /// Asks about the room behind `code`.
+    fn get_room(&self, settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo>;
+    /// Tells the server the host started the game (only the room's listed
+    /// state depends on it: nobody waits for the answer).
+    fn start_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str);
 }
 
-impl PendingReply {
-    fn send(request: ehttp::Request) -> Self {
+/// The room API the session driver uses: [`HttpRoomApi`] unless a test or a
+/// game inserts another.
+#[derive(Resource, Deref)]
+pub struct RoomApi(pub Box<dyn RoomCalls>);
+
+impl Default for RoomApi {
+    fn default() -> Self {
+        Self(Box::new(HttpRoomApi))
+    }
+}
+
+/// An answer that may not have come yet.
+pub struct Reply<T> {
+    slot: Arc<Mutex<Option<Result<T, JoinFailure>>>>,
+}
+
+impl<T> Reply<T> {
+    /// A reply with nothing in it yet, and the handle that fills it.
+    pub fn pending() -> (Self, ReplySlot<T>) {
         let slot = Arc::new(Mutex::new(None));
-        let filled = slot.clone();
-        ehttp::fetch(request, move |result| {
-            *filled.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
-        });
-        Self { slot }
+        (Self { slot: slot.clone() }, ReplySlot { slot })
+    }
+
+    /// A reply that is already here.
+    pub fn ready(result: Result<T, JoinFailure>) -> Self {
+        Self {
+            slot: Arc::new(Mutex::new(Some(result))),
+        }
     }
 
     /// The answer, once: `None` while the request is in flight.
-    pub fn poll(&self) -> Option<ehttp::Result<ehttp::Response>> {
+    pub fn poll(&self) -> Option<Result<T, JoinFailure>> {
         self.slot
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -37,45 +67,58 @@ impl PendingReply {
     }
 }
 
-/// Asks for a new room of `capacity` players, host included.
-pub fn create_room(
-    http_base: &str,
-    capacity: usize,
-    timeout: core::time::Duration,
-) -> PendingReply {
-    let body = CreateRoom {
-        capacity: Some(capacity),
-    };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    let request = ehttp::Request::post(format!("{http_base}{}", api::ROOMS), body)
-        .with_header("Content-Type", "application/json");
-    PendingReply::send(with_timeout(request, timeout))
+/// Fills a [`Reply`] from wherever the answer comes from.
+pub struct ReplySlot<T> {
+    slot: Arc<Mutex<Option<Result<T, JoinFailure>>>>,
 }
 
-/// Asks about the room behind a code.
-pub fn get_room(http_base: &str, code: &str, timeout: core::time::Duration) -> PendingReply {
-    let request = ehttp::Request::get(format!("{http_base}{}", api::room_path(code)));
-    PendingReply::send(with_timeout(request, timeout))
+impl<T> ReplySlot<T> {
+    /// Hands over the answer.
+    pub fn fill(self, result: Result<T, JoinFailure>) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(result);
+    }
 }
 
-/// Tells the server the host started the game (for the room's `state`).
-pub fn start_room(
-    http_base: &str,
-    code: &str,
-    host_token: &str,
-    timeout: core::time::Duration,
-) -> PendingReply {
-    let request = ehttp::Request::post(format!("{http_base}{}", api::start_path(code)), Vec::new())
-        .with_header("Authorization", format!("Bearer {host_token}"));
-    PendingReply::send(with_timeout(request, timeout))
+/// The signaling server's HTTP room API.
+pub struct HttpRoomApi;
+
+impl RoomCalls for HttpRoomApi {
+    fn create_room(&self, settings: &P2pSettings, capacity: usize) -> Reply<CreatedRoom> {
+        let body = CreateRoom {
+            capacity: Some(capacity),
+        };
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        let request = ehttp::Request::post(format!("{}{}", settings.http_base(), api::ROOMS), body)
+            .with_header("Content-Type", "application/json");
+        fetch(request, settings)
+    }
+
+    fn get_room(&self, settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo> {
+        let url = format!("{}{}", settings.http_base(), api::room_path(code.as_str()));
+        fetch(ehttp::Request::get(url), settings)
+    }
+
+    fn start_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str) {
+        let url = format!("{}{}", settings.http_base(), api::start_path(code.as_str()));
+        let request = ehttp::Request::post(url, Vec::new())
+            .with_header("Authorization", format!("Bearer {host_token}"))
+            .with_timeout(Some(settings.request_timeout));
+        ehttp::fetch(request, |_| {});
+    }
 }
 
-fn with_timeout(request: ehttp::Request, timeout: core::time::Duration) -> ehttp::Request {
-    request.with_timeout(Some(timeout))
+fn fetch<T: DeserializeOwned + Send + 'static>(
+    request: ehttp::Request,
+    settings: &P2pSettings,
+) -> Reply<T> {
+    let (reply, slot) = Reply::pending();
+    let request = request.with_timeout(Some(settings.request_timeout));
+    ehttp::fetch(request, move |result| slot.fill(parse(result)));
+    reply
 }
 
 /// Reads a JSON answer, or says why there is none in a player's terms.
-pub fn parse<T: for<'de> Deserialize<'de>>(
+pub fn parse<T: DeserializeOwned>(
     result: ehttp::Result<ehttp::Response>,
 ) -> Result<T, JoinFailure> {
     let response = result.map_err(|_| JoinFailure::ServerUnreachable)?;
@@ -96,7 +139,6 @@ pub fn parse<T: for<'de> Deserialize<'de>>(
         _ => JoinFailure::ServerError(error.error),
     })
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use super::{PlayerJoined, PlayerLeft, Session};
 use crate::{
     role::Role,
     settings::P2pSettings,
-    transport::{Transport, bridge::LinkedPeer},
+    transport::bridge::{LinkedPeer, LostWithHostLinks},
 };
 
 pub(super) struct PlayersPlugin;
@@ -159,19 +159,18 @@ fn seat_client(
 fn unseat_client(
     remove: On<Remove, LinkedPeer>,
     mut commands: Commands,
-    transport: Option<Res<Transport>>,
     time: Res<Time<Real>>,
-    clients: Query<&LinkedPeer>,
+    clients: Query<(&LinkedPeer, Has<LostWithHostLinks>)>,
     players: Query<(Entity, &Player)>,
 ) {
-    let Ok(&LinkedPeer(peer)) = clients.get(remove.entity) else {
+    let Ok((&LinkedPeer(peer), host_lost_links)) = clients.get(remove.entity) else {
         return;
     };
     let owner = Some(peer.0.as_u128());
     let Some((entity, _)) = players.iter().find(|(_, p)| p.owner == owner) else {
         return;
     };
-    if transport.is_some() {
+    if !host_lost_links {
         commands.entity(entity).try_despawn();
     } else {
         commands
@@ -228,15 +227,12 @@ fn announce_leave(
 
 fn update_roster(
     role: Option<Res<Role>>,
-    transport: Option<ResMut<Transport>>,
     mut session: ResMut<Session>,
     mut roster: ResMut<Roster>,
     players: Query<(&Player, &PlayerPing)>,
 ) {
     let me = match role.as_deref() {
-        Some(Role::Client) => transport
-            .and_then(|mut transport| transport.local_id())
-            .map(|id| id.0.as_u128()),
+        Some(Role::Client) => session.local_peer,
         _ => None,
     };
     let mut entries: Vec<RosterEntry> = players

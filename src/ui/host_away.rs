@@ -21,9 +21,10 @@ const COUNTDOWN_REFRESH: Duration = Duration::from_millis(250);
 /// Real time, so that a paused or slowed virtual clock does not hold the
 /// player on the notice.
 pub(super) fn back_to_lobby(
-    mut session: ResMut<Session>,
+    session: Res<Session>,
     mut state: ResMut<UiState>,
     time: Res<Time<Real>>,
+    mut lobby: MessageWriter<LobbyRequest>,
 ) {
     let now = time.elapsed();
     if !matches!(session.status, SessionStatus::Ended(_)) {
@@ -34,17 +35,11 @@ pub(super) fn back_to_lobby(
         None => state.ended_at = Some(now),
         Some(at) if now.saturating_sub(at) >= BACK_TO_LOBBY_AFTER => {
             state.ended_at = None;
-            return_to_lobby(&mut session);
+            // Leaving an ended game: back to idle, the old room forgotten.
+            lobby.write(LobbyRequest::Leave);
         }
         Some(_) => {}
     }
-}
-
-/// Idle again, with nothing left of the old room.
-fn return_to_lobby(session: &mut Session) {
-    session.status = SessionStatus::Idle;
-    session.code = None;
-    session.share_link = None;
 }
 
 /// A modal over the paused game while the host is away, or while this host
@@ -79,9 +74,10 @@ pub(super) fn host_away_modal(
 /// lobby returns and a button to return at once.
 pub(super) fn ended_notice(
     mut contexts: EguiContexts,
-    mut session: ResMut<Session>,
+    session: Res<Session>,
     mut state: ResMut<UiState>,
     time: Res<Time<Real>>,
+    mut lobby: MessageWriter<LobbyRequest>,
 ) {
     let SessionStatus::Ended(reason) = &session.status else {
         return;
@@ -111,7 +107,7 @@ pub(super) fn ended_notice(
         });
     if back {
         state.ended_at = None;
-        return_to_lobby(&mut session);
+        lobby.write(LobbyRequest::Leave);
     }
 }
 
@@ -120,23 +116,38 @@ mod tests {
     use bevy::time::TimeUpdateStrategy;
 
     use super::*;
-    use crate::session::EndReason;
+    use crate::session::SessionSystems;
 
     #[test]
     fn ended_goes_back_to_the_lobby_after_three_seconds() {
-        let mut app = App::new();
-        app.add_plugins(MinimalPlugins)
-            .insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
+        use crate::{
+            lobby::enter_room_with,
+            role::Role,
+            testing::{peer_id, test_app},
+            transport::{MemoryNetwork, Transport},
+        };
+        let mut app = test_app(&|app: &mut App| {
+            app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_millis(
                 500,
             )))
-            .init_resource::<UiState>()
-            .insert_resource(Session {
-                code: Some("ABC234".parse().expect("a valid code")),
-                share_link: Some("http://127.0.0.1:3536/play/ABC234".into()),
-                status: SessionStatus::Ended(EndReason::HostDidNotReconnect),
-                ..Default::default()
-            })
-            .add_systems(Update, back_to_lobby);
+            .add_systems(Update, back_to_lobby.before(SessionSystems::Drive));
+        });
+        // A host without a token whose links close: its game ends.
+        let network = MemoryNetwork::new(1);
+        let links = network.join(peer_id(1));
+        enter_room_with(
+            app.world_mut(),
+            Role::Host,
+            "ABC234".parse().expect("a valid code"),
+            None,
+            Transport::new(links),
+        );
+        network.sever(peer_id(1));
+        app.update();
+        assert_eq!(
+            app.world().resource::<Session>().share_link.as_deref(),
+            Some("http://127.0.0.1:3536/play/ABC234")
+        );
         // The first update starts the clock; 3 s pass over the next six.
         for _ in 0..6 {
             app.update();

@@ -1,0 +1,293 @@
+//! The session's one meeting point with the world: it feeds the
+//! [`SessionMachine`] what happened and carries out what it decides.
+//!
+//! This is the only code that opens or closes the app's [`Transport`]
+//! (through the [`LinkFactory`]), calls the [`RoomApi`], or writes
+//! [`Session::status`]. Everything it decides comes from the machine.
+
+use bevy::{ecs::resource::IsResource, prelude::*};
+use bevy_replicon::prelude::Remote;
+
+use super::{
+    GameEnded, GamePhase, HostLost, HostReturned, JoinFailed, Player, Session, SessionStatus,
+    machine::{MachineConfig, SessionEffect, SessionEvent, SessionMachine},
+};
+use crate::{
+    lobby::{LobbyRequest, Reply, RoomApi, room_api::CreatedRoom, room_api::RoomInfo},
+    role::Role,
+    settings::P2pSettings,
+    transport::{
+        LinkClosed, LinkFactory, Transport,
+        bridge::{HostLinkChanged, TransportClosed},
+    },
+};
+
+/// The session's systems.
+#[derive(SystemSet, Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SessionSystems {
+    /// In [`Update`]: lobby requests, room API answers, link changes and
+    /// time go through the session machine, and its decisions are carried
+    /// out. Write a [`LobbyRequest`] before it to have it handled this frame.
+    Drive,
+}
+
+/// The machine and the calls it waits for.
+#[derive(Resource)]
+pub(crate) struct SessionDriver {
+    machine: SessionMachine,
+    creating: Option<Reply<CreatedRoom>>,
+    checking: Option<Reply<RoomInfo>>,
+    /// Whether the current links' id was reported to the machine.
+    id_reported: bool,
+    /// Whether this app's links are meant to be open: a [`Transport`] that
+    /// vanishes while they are (dropped by other code) closes them.
+    links_open: bool,
+    /// The room's phase as last reported to the machine.
+    phase_seen: Option<GamePhase>,
+}
+
+impl SessionDriver {
+    pub(crate) fn new(settings: &P2pSettings) -> Self {
+        Self {
+            machine: SessionMachine::new(config(settings)),
+            creating: None,
+            checking: None,
+            id_reported: false,
+            links_open: false,
+            phase_seen: None,
+        }
+    }
+}
+
+fn config(settings: &P2pSettings) -> MachineConfig {
+    MachineConfig {
+        host_grace: settings.host_grace,
+        request_timeout: settings.request_timeout,
+        connect_timeout: settings.connect_timeout,
+        max_players: settings.max_players,
+    }
+}
+
+/// Runs the session machine over this frame's events.
+pub(crate) fn drive_session(world: &mut World) {
+    let mut events: Vec<SessionEvent> = world
+        .resource_mut::<Messages<LobbyRequest>>()
+        .drain()
+        .map(SessionEvent::Request)
+        .collect();
+    {
+        let mut driver = world.resource_mut::<SessionDriver>();
+        if let Some(reply) = driver.creating.as_ref().and_then(Reply::poll) {
+            driver.creating = None;
+            events.push(SessionEvent::RoomCreated(reply));
+        }
+        if let Some(reply) = driver.checking.as_ref().and_then(Reply::poll) {
+            driver.checking = None;
+            events.push(SessionEvent::RoomChecked(reply));
+        }
+    }
+    // The host link before the links' end: a client whose links closed
+    // under it has lost its host first.
+    for change in world.resource_mut::<Messages<HostLinkChanged>>().drain() {
+        events.push(match change {
+            HostLinkChanged::Up(_) => SessionEvent::HostLinkUp,
+            HostLinkChanged::Lost => SessionEvent::HostLinkLost,
+        });
+    }
+    for TransportClosed(why) in world.resource_mut::<Messages<TransportClosed>>().drain() {
+        events.push(SessionEvent::LinksClosed(why.to_string()));
+    }
+    if world.resource::<SessionDriver>().links_open && !world.contains_resource::<Transport>() {
+        world.resource_mut::<SessionDriver>().links_open = false;
+        events.push(SessionEvent::LinksClosed(
+            LinkClosed::Failed("the links were dropped".into()).to_string(),
+        ));
+    }
+    let local_id = world
+        .get_resource_mut::<Transport>()
+        .and_then(|mut transport| transport.local_id());
+    if let Some(id) = local_id {
+        // Only a real change, so that `Session` is not marked changed every frame.
+        world
+            .resource_mut::<Session>()
+            .map_unchanged(|session| &mut session.local_peer)
+            .set_if_neq(Some(id.0.as_u128()));
+        let mut driver = world.resource_mut::<SessionDriver>();
+        if !driver.id_reported {
+            driver.id_reported = true;
+            events.push(SessionEvent::LocalIdAssigned);
+        }
+    }
+    let phase = GamePhase::current(world);
+    let mut driver = world.resource_mut::<SessionDriver>();
+    if phase.is_some() && phase != driver.phase_seen {
+        driver.phase_seen = phase;
+        events.extend(phase.map(SessionEvent::PhaseChanged));
+    }
+    events.push(SessionEvent::Tick);
+    for event in events {
+        feed(world, event);
+    }
+}
+
+/// Enters a room over `transport`, opened by the game itself.
+pub(crate) fn enter_with(
+    world: &mut World,
+    role: Role,
+    code: crate::share_code::ShareCode,
+    host_token: Option<String>,
+    transport: Transport,
+) {
+    world.insert_resource(transport);
+    let mut driver = world.resource_mut::<SessionDriver>();
+    driver.id_reported = false;
+    driver.links_open = true;
+    feed(
+        world,
+        SessionEvent::EnteredDirectly {
+            role,
+            code,
+            host_token,
+        },
+    );
+}
+
+/// Feeds one event to the machine and carries out its decisions.
+pub(crate) fn feed(world: &mut World, event: SessionEvent) {
+    let now = world.resource::<Time<Real>>().elapsed();
+    // The settings of the moment: a game may change them between games.
+    let config = config(world.resource::<P2pSettings>());
+    let mut driver = world.resource_mut::<SessionDriver>();
+    driver.machine.set_config(config);
+    let effects = driver.machine.on(now, event);
+    for effect in effects {
+        apply(world, effect);
+    }
+}
+
+fn apply(world: &mut World, effect: SessionEffect) {
+    let settings = world.resource::<P2pSettings>().clone();
+    match effect {
+        SessionEffect::CreateRoom { capacity } => {
+            info!("asking {} for a room", settings.http_base());
+            let reply = world.resource::<RoomApi>().create_room(&settings, capacity);
+            world.resource_mut::<SessionDriver>().creating = Some(reply);
+        }
+        SessionEffect::CheckRoom(code) => {
+            info!("looking up room {code}");
+            let reply = world.resource::<RoomApi>().get_room(&settings, &code);
+            world.resource_mut::<SessionDriver>().checking = Some(reply);
+        }
+        SessionEffect::MarkStarted { code, host_token } => {
+            world
+                .resource::<RoomApi>()
+                .start_room(&settings, &code, &host_token);
+        }
+        SessionEffect::OpenLinks { code, host_token } => {
+            debug!("opening the links of room {code}");
+            let url = settings.room_url(code.as_str(), host_token.as_deref());
+            let transport = (world.resource::<LinkFactory>().0)(&url, &settings);
+            world.insert_resource(transport);
+            let mut driver = world.resource_mut::<SessionDriver>();
+            driver.id_reported = false;
+            driver.links_open = true;
+        }
+        SessionEffect::CloseLinks => {
+            world.remove_resource::<Transport>();
+            world.resource_mut::<SessionDriver>().links_open = false;
+        }
+        SessionEffect::EnterRoom {
+            role,
+            code,
+            host_token: _,
+        } => {
+            info!(
+                "{} room {code}",
+                if role == Role::Host {
+                    "hosting"
+                } else {
+                    "joining"
+                }
+            );
+            world.insert_resource(role);
+            // Clients get the phase by replication.
+            if role == Role::Host {
+                world.spawn((GamePhase::Lobby, bevy_replicon::prelude::Replicated));
+            }
+            let mut session = world.resource_mut::<Session>();
+            session.share_link = Some(settings.share_link(code.as_str()));
+            session.code = Some(code);
+            session.last_failure = None;
+        }
+        SessionEffect::SetPhase(phase) => {
+            let mut phases = world.query::<&mut GamePhase>();
+            for mut current in phases.iter_mut(world) {
+                *current = phase;
+            }
+        }
+        SessionEffect::Status(status) => {
+            world.resource_mut::<Session>().status = status;
+        }
+        SessionEffect::EndGame(reason) => {
+            clear_room(world);
+            world.resource_mut::<Session>().status = SessionStatus::Ended(reason.clone());
+            world.write_message(GameEnded { reason });
+        }
+        SessionEffect::Leave => {
+            if world.resource::<Session>().in_game() {
+                info!("leaving the game");
+            }
+            clear_room(world);
+            let mut session = world.resource_mut::<Session>();
+            session.status = SessionStatus::Idle;
+            session.code = None;
+            session.share_link = None;
+        }
+        SessionEffect::HostLost { grace } => {
+            world.write_message(HostLost { grace });
+        }
+        SessionEffect::HostReturned => {
+            world.write_message(HostReturned);
+        }
+        SessionEffect::JoinFailed(reason) => {
+            world.resource_mut::<Session>().last_failure = Some(reason.clone());
+            world.write_message(JoinFailed { reason });
+        }
+    }
+}
+
+/// What a game that is over leaves behind goes: links closed, role dropped,
+/// the replicated world cleared on a client, the host's players and phase
+/// despawned on the host.
+fn clear_room(world: &mut World) {
+    world.remove_resource::<Transport>();
+    let role = world.remove_resource::<Role>();
+    {
+        let mut driver = world.resource_mut::<SessionDriver>();
+        driver.creating = None;
+        driver.checking = None;
+        driver.phase_seen = None;
+        driver.links_open = false;
+    }
+    // Despawned through commands that tolerate an entity already gone
+    // (despawn observers may take related entities along).
+    let leftovers: Vec<Entity> = if role == Some(Role::Client) {
+        world
+            .query_filtered::<Entity, (With<Remote>, Without<IsResource>)>()
+            .iter(world)
+            .collect()
+    } else {
+        world
+            .query_filtered::<Entity, Or<(With<Player>, With<GamePhase>)>>()
+            .iter(world)
+            .collect()
+    };
+    let mut commands = world.commands();
+    for entity in leftovers {
+        commands.entity(entity).try_despawn();
+    }
+    world.flush();
+    let mut session = world.resource_mut::<Session>();
+    session.local_slot = None;
+    session.local_peer = None;
+}

@@ -32,8 +32,11 @@
 //!
 //! # Layers
 //!
-//! - [`lobby`]: the room API of the signaling server: host, join, leave.
-//! - [`session`]: role, slots, status, the host-away countdown, reconnects.
+//! - [`lobby`]: what players ask for ([`LobbyRequest`](lobby::LobbyRequest))
+//!   and the signaling server's room API.
+//! - [`session`]: one pure state machine decides hosting, joining, the
+//!   host-away countdown and reconnects; one driver system carries out its
+//!   decisions; slots and the roster.
 //! - [`input`]: per-player inputs, shipped each tick, applied per slot.
 //! - [`transport`]: links between peers as byte queues (`WebRtcLinks`, or
 //!   `MemoryLinks` with the `testing` feature), and the `bevy_replicon`

@@ -310,14 +310,14 @@ async fn run_room(addr: SocketAddr, gate: Gate) -> Fallible<RoomResult> {
                     return Err(format!("{code}: {client} introduced twice"));
                 }
                 introduced.push(client);
-                signal(&mut host, client, json!("offer")).await?;
+                signal(&mut host, client, json!({"Offer": "offer"})).await?;
             }
-            JsonPeerEvent::Signal { sender, data } if data == json!("answer") => {
+            JsonPeerEvent::Signal { sender, data } if data == json!({"Answer": "answer"}) => {
                 if !introduced.contains(&sender) {
                     return Err(format!("{code}: answer from a stranger {sender}"));
                 }
                 answered += 1;
-                signal(&mut host, sender, json!("ack")).await?;
+                signal(&mut host, sender, json!({"IceCandidate": "ack"})).await?;
             }
             other => return Err(format!("{code}: host got {other:?}")),
         }
@@ -340,16 +340,18 @@ async fn run_client(
 ) -> Fallible<(Ws, f64)> {
     let (mut ws, _id, start) = join(addr, &code, &gate).await?;
     match next_event(&mut ws).await? {
-        JsonPeerEvent::Signal { sender, data } if sender == host_id && data == json!("offer") => {}
+        JsonPeerEvent::Signal { sender, data }
+            if sender == host_id && data == json!({"Offer": "offer"}) => {}
         other => {
             return Err(format!(
                 "{code}: client expected the host's offer, got {other:?}"
             ));
         }
     }
-    signal(&mut ws, host_id, json!("answer")).await?;
+    signal(&mut ws, host_id, json!({"Answer": "answer"})).await?;
     match next_event(&mut ws).await? {
-        JsonPeerEvent::Signal { sender, data } if sender == host_id && data == json!("ack") => {}
+        JsonPeerEvent::Signal { sender, data }
+            if sender == host_id && data == json!({"IceCandidate": "ack"}) => {}
         other => {
             return Err(format!(
                 "{code}: client expected the host's ack, got {other:?}"

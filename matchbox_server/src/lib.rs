@@ -30,6 +30,7 @@ pub mod code;
 
 mod api;
 mod rooms;
+pub mod signals;
 mod token;
 mod topology;
 
@@ -66,6 +67,9 @@ pub struct ServerConfig {
     /// Folder of static files served at `/` and `/{file}`, with `index.html`
     /// also at `/play/{code}`. Default none.
     pub web_root: Option<PathBuf>,
+    /// The largest signal payload relayed (an SDP or ICE candidate), bytes.
+    /// Default [`signals::DEFAULT_MAX_SIGNAL_BYTES`] (16 KiB).
+    pub max_signal_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             host_grace: Duration::from_secs(30),
             idle_expiry: Duration::from_secs(3600),
             web_root: None,
+            max_signal_bytes: signals::DEFAULT_MAX_SIGNAL_BYTES,
         }
     }
 }
@@ -85,6 +90,7 @@ impl Default for ServerConfig {
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
+    hub: Hub,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     clock: JoinHandle<()>,
@@ -94,6 +100,12 @@ impl RunningServer {
     /// The address the server actually listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Signals dropped because of what they carried (a wrong kind for their
+    /// direction, not a signal at all, or over `max_signal_bytes`).
+    pub fn dropped_signals(&self) -> u64 {
+        self.hub.dropped_signals()
     }
 
     /// Stops accepting connections, closes every websocket, and returns once
@@ -133,11 +145,14 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             "capacity must be at least 1 (the host)",
         ));
     }
-    let hub = Hub::new(rooms::Settings {
-        capacity: config.capacity,
-        host_grace: config.host_grace,
-        idle_expiry: config.idle_expiry,
-    });
+    let hub = Hub::new(
+        rooms::Settings {
+            capacity: config.capacity,
+            host_grace: config.host_grace,
+            idle_expiry: config.idle_expiry,
+        },
+        config.max_signal_bytes,
+    );
     let (stop, stopped) = oneshot::channel();
     let admit = hub.clone();
     let bind = hub.clone();
@@ -170,9 +185,11 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             error!(%cause, "signaling server stopped");
         }
     });
+    let hub_for_stats = hub.clone();
     let clock = tokio::spawn(run_clock(hub, tick_period(&config)));
     Ok(RunningServer {
         local_addr,
+        hub: hub_for_stats,
         stop: Some(stop),
         server: Some(server),
         clock,

@@ -46,6 +46,12 @@ struct Args {
     /// Serve this folder's files at / and /play/{code}.
     #[arg(long, env = "P2P_SIGNALING_WEB_ROOT", value_name = "DIR")]
     web_root: Option<PathBuf>,
+
+    /// The largest signal relayed between peers (an SDP offer or answer, an
+    /// ICE candidate), bytes; larger ones are dropped.
+    #[arg(long, env = "P2P_SIGNALING_MAX_SIGNAL_BYTES", value_name = "BYTES",
+          default_value_t = ServerConfig::default().max_signal_bytes)]
+    max_signal_bytes: usize,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
@@ -64,6 +70,7 @@ impl Args {
             host_grace: Duration::from_secs(self.host_grace_secs),
             idle_expiry: Duration::from_secs(self.idle_expiry_secs),
             web_root: self.web_root,
+            max_signal_bytes: self.max_signal_bytes,
         }
     }
 }
@@ -147,6 +154,7 @@ mod tests {
             "--idle-expiry-secs=60",
             "--web-root",
             "web",
+            "--max-signal-bytes=8192",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
@@ -154,6 +162,7 @@ mod tests {
         assert_eq!(config.host_grace, Duration::from_secs(5));
         assert_eq!(config.idle_expiry, Duration::from_secs(60));
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
+        assert_eq!(config.max_signal_bytes, 8192);
     }
 
     #[test]

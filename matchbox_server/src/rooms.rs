@@ -11,7 +11,7 @@
 //! turns the ticket into a seat. A ticket that never gets there (the upgrade
 //! failed) is released by [`Registry::tick`] after [`RESERVATION_TIMEOUT`].
 
-use crate::code;
+use crate::{code, signals::Direction};
 use bevy_p2p_protocol::{CreatedRoom, ErrorCode, RoomInfo, RoomState};
 use std::{
     collections::{HashMap, hash_map::Entry},
@@ -395,22 +395,21 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         effects
     }
 
-    /// Whether `from` may signal `to`: only between a room's host and one of
-    /// its own clients, in either direction.
-    pub(crate) fn may_signal(&self, from: P, to: P) -> bool {
-        let (Some(from_room), Some(to_room)) = (self.seats.get(&from), self.seats.get(&to)) else {
-            return false;
-        };
+    /// Whether `from` may signal `to`, and which way: only between a room's
+    /// host and one of its own clients, in either direction.
+    pub(crate) fn signal_direction(&self, from: P, to: P) -> Option<Direction> {
+        let (from_room, to_room) = (self.seats.get(&from)?, self.seats.get(&to)?);
         if from_room != to_room {
-            return false;
+            return None;
         }
-        let Some(room) = self.rooms.get(from_room) else {
-            return false;
+        let HostSeat::Connected(host) = self.rooms.get(from_room)?.host else {
+            return None;
         };
-        let HostSeat::Connected(host) = room.host else {
-            return false;
-        };
-        (from == host) != (to == host)
+        match (from == host, to == host) {
+            (true, false) => Some(Direction::HostToClient),
+            (false, true) => Some(Direction::ClientToHost),
+            _ => None,
+        }
     }
 
     /// Runs the clocks: releases stale tickets, closes rooms whose host did
@@ -632,13 +631,28 @@ mod tests {
         seat(&mut registry, &code, None, 11, now);
         seat(&mut registry, &other, Some(TOKEN), 2, now);
         seat(&mut registry, &other, None, 20, now);
-        assert!(registry.may_signal(1, 10));
-        assert!(registry.may_signal(10, 1));
-        assert!(!registry.may_signal(10, 11), "client to client");
-        assert!(!registry.may_signal(10, 2), "to another room's host");
-        assert!(!registry.may_signal(1, 20), "to another room's client");
-        assert!(!registry.may_signal(1, 1), "to itself");
-        assert!(!registry.may_signal(10, 99), "to nobody");
+        assert_eq!(
+            registry.signal_direction(1, 10),
+            Some(Direction::HostToClient)
+        );
+        assert_eq!(
+            registry.signal_direction(10, 1),
+            Some(Direction::ClientToHost)
+        );
+        assert!(
+            registry.signal_direction(10, 11).is_none(),
+            "client to client"
+        );
+        assert!(
+            registry.signal_direction(10, 2).is_none(),
+            "to another room's host"
+        );
+        assert!(
+            registry.signal_direction(1, 20).is_none(),
+            "to another room's client"
+        );
+        assert!(registry.signal_direction(1, 1).is_none(), "to itself");
+        assert!(registry.signal_direction(10, 99).is_none(), "to nobody");
     }
 
     #[test]
@@ -667,7 +681,10 @@ mod tests {
             (info.players, info.host_connected, info.state),
             (2, false, RoomState::HostAway)
         );
-        assert!(!registry.may_signal(10, 1), "the old host id is dead");
+        assert!(
+            registry.signal_direction(10, 1).is_none(),
+            "the old host id is dead"
+        );
 
         let back = dropped + Duration::from_secs(29);
         assert!(registry.tick(back).is_empty());

@@ -13,7 +13,10 @@
 //! The rules (who may hear whom) live in [`crate::rooms`]; this module only
 //! moves messages and keeps every peer's outgoing channel.
 
-use crate::rooms::{Effect, Registry, Role, Settings, Ticket};
+use crate::{
+    rooms::{Effect, Registry, Role, Settings, Ticket},
+    signals,
+};
 use async_trait::async_trait;
 use axum::extract::ws::{CloseFrame, Message, close_code};
 use bevy_p2p_protocol::ErrorCode;
@@ -41,8 +44,18 @@ pub(crate) struct Hub(Arc<Mutex<HubInner>>);
 
 impl SignalingState for Hub {}
 
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
 struct HubInner {
     registry: Registry<PeerId>,
+    /// The cap on one signal's payload.
+    max_signal_bytes: usize,
+    /// Signals dropped by [`signals::check`] since the server started.
+    dropped_signals: u64,
     links: HashMap<PeerId, Link>,
     /// Reservations made in `on_connection_request`, waiting for their peer id.
     by_origin: HashMap<SocketAddr, Ticket>,
@@ -59,9 +72,11 @@ struct Link {
 
 impl Hub {
     /// A hub with no rooms.
-    pub(crate) fn new(settings: Settings) -> Self {
+    pub(crate) fn new(settings: Settings, max_signal_bytes: usize) -> Self {
         Self(Arc::new(Mutex::new(HubInner {
             registry: Registry::new(settings),
+            max_signal_bytes,
+            dropped_signals: 0,
             links: HashMap::new(),
             by_origin: HashMap::new(),
             by_peer: HashMap::new(),
@@ -134,14 +149,25 @@ impl Hub {
         hub.apply(effects);
     }
 
-    /// Relays a signal, stamped with its real sender, if the rules allow it.
+    /// Relays a signal, stamped with its real sender, if the rules allow it:
+    /// along a spoke of the star, and only what that direction carries.
     fn relay(&self, from: PeerId, to: PeerId, data: serde_json::Value) {
-        let hub = self.lock();
-        if !hub.registry.may_signal(from, to) {
+        let mut hub = self.lock();
+        let Some(direction) = hub.registry.signal_direction(from, to) else {
             debug!(%from, %to, "signal dropped: not between a host and its own client");
+            return;
+        };
+        if let Err(refusal) = signals::check(&data, direction, hub.max_signal_bytes) {
+            hub.dropped_signals += 1;
+            debug!(%from, %to, ?refusal, "signal dropped");
             return;
         }
         hub.send(to, JsonPeerEvent::Signal { sender: from, data });
+    }
+
+    /// Signals dropped by the content rules since the server started.
+    pub(crate) fn dropped_signals(&self) -> u64 {
+        self.lock().dropped_signals
     }
 
     /// Runs the registry's clocks and closes the sockets of closed rooms.

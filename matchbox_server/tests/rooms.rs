@@ -199,26 +199,34 @@ async fn signals_stay_between_a_host_and_its_own_clients() {
     assert_eq!(host_b.next_event().await, JsonPeerEvent::NewPeer(c3.id));
 
     // Host and client, both ways.
-    host_a.signal(c1.id, json!("offer")).await;
-    c1.expect_signal(host_a.id, json!("offer")).await;
-    c1.signal(host_a.id, json!("answer")).await;
-    host_a.expect_signal(c1.id, json!("answer")).await;
+    host_a.signal(c1.id, json!({"Offer": "offer"})).await;
+    c1.expect_signal(host_a.id, json!({"Offer": "offer"})).await;
+    c1.signal(host_a.id, json!({"Answer": "answer"})).await;
+    host_a
+        .expect_signal(c1.id, json!({"Answer": "answer"}))
+        .await;
 
     // Client to client, to another room's host, host to another room's client,
     // to itself and to nobody: all dropped.
-    c1.signal(c2.id, json!("psst")).await;
-    c1.signal(host_b.id, json!("psst")).await;
-    c1.signal(c1.id, json!("psst")).await;
-    c1.signal(host_a.id, json!({"not": "json"})).await;
-    host_a.signal(c3.id, json!("psst")).await;
-    host_a.signal(host_b.id, json!("psst")).await;
-    c1.signal(matchbox_protocol::PeerId(Default::default()), json!("psst"))
+    let psst = json!({"IceCandidate": "psst"});
+    c1.signal(c2.id, psst.clone()).await;
+    c1.signal(host_b.id, psst.clone()).await;
+    c1.signal(c1.id, psst.clone()).await;
+    host_a.signal(c3.id, psst.clone()).await;
+    host_a.signal(host_b.id, psst.clone()).await;
+    c1.signal(matchbox_protocol::PeerId(Default::default()), psst.clone())
         .await;
+    c1.signal(host_a.id, json!({"IceCandidate": "last"})).await;
     // A peer's requests are handled in order: once host A has c1's last
     // signal, the dropped ones are settled.
-    host_a.expect_signal(c1.id, json!({"not": "json"})).await;
-    host_a.signal(c2.id, json!("marker")).await;
-    c2.expect_signal(host_a.id, json!("marker")).await;
+    host_a
+        .expect_signal(c1.id, json!({"IceCandidate": "last"}))
+        .await;
+    host_a
+        .signal(c2.id, json!({"IceCandidate": "marker"}))
+        .await;
+    c2.expect_signal(host_a.id, json!({"IceCandidate": "marker"}))
+        .await;
     host_b.expect_silence().await;
     c3.expect_silence().await;
     c1.expect_silence().await;
@@ -235,9 +243,11 @@ async fn the_server_stamps_the_sender() {
     host.next_event().await;
     host.next_event().await;
     // c2 claims to be c1; the host hears c2.
-    let forged = json!({"Signal": {"receiver": host.id, "sender": c1.id, "data": "hi"}});
+    let forged =
+        json!({"Signal": {"receiver": host.id, "sender": c1.id, "data": {"IceCandidate": "hi"}}});
     c2.send_text(forged.to_string()).await;
-    host.expect_signal(c2.id, json!("hi")).await;
+    host.expect_signal(c2.id, json!({"IceCandidate": "hi"}))
+        .await;
 }
 
 #[tokio::test]
@@ -261,8 +271,11 @@ async fn malformed_requests_are_ignored() {
         .send_message(Message::Binary(vec![0, 1, 2].into()))
         .await;
     // Still connected and relaying.
-    client.signal(host.id, json!("still here")).await;
-    host.expect_signal(client.id, json!("still here")).await;
+    client
+        .signal(host.id, json!({"IceCandidate": "still here"}))
+        .await;
+    host.expect_signal(client.id, json!({"IceCandidate": "still here"}))
+        .await;
     assert_eq!(server_health(addr).await, 200);
 }
 
@@ -336,8 +349,9 @@ async fn host_drops_and_comes_back_within_the_grace() {
     assert_eq!(info["players"], json!(4));
 
     // Signals flow with the new host id.
-    host.signal(c1.id, json!("offer again")).await;
-    c1.expect_signal(host.id, json!("offer again")).await;
+    host.signal(c1.id, json!({"Offer": "offer again"})).await;
+    c1.expect_signal(host.id, json!({"Offer": "offer again"}))
+        .await;
 }
 
 #[tokio::test]
@@ -596,4 +610,43 @@ async fn a_host_asks_for_the_room_size_it_plays_with() {
             "{bad}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_client_sends_its_host_only_an_answer_and_candidates() {
+    let server = start(ServerConfig {
+        max_signal_bytes: 1024,
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut client = connect(addr, &room.code, None).await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(client.id));
+    // What a hostile member might send the host: dropped and counted.
+    for bad in [
+        json!({"Offer": "v=0"}),
+        json!({"Answer": "x".repeat(1025)}),
+        json!("garbage"),
+        json!({"Answer": {"sdp": "v=0"}}),
+        json!({"Answer": "v=0", "IceCandidate": "{}"}),
+    ] {
+        client.signal(host.id, bad).await;
+    }
+    // The host never answers itself.
+    host.signal(client.id, json!({"Answer": "v=0"})).await;
+    // A well-formed answer at the cap and a candidate go through, in order.
+    let answer = json!({"Answer": "x".repeat(1024)});
+    client.signal(host.id, answer.clone()).await;
+    client
+        .signal(host.id, json!({"IceCandidate": "null"}))
+        .await;
+    host.expect_signal(client.id, answer).await;
+    host.expect_signal(client.id, json!({"IceCandidate": "null"}))
+        .await;
+    host.signal(client.id, json!({"Offer": "v=0"})).await;
+    client.expect_signal(host.id, json!({"Offer": "v=0"})).await;
+    assert_eq!(server.dropped_signals(), 6);
+    host.expect_silence().await;
 }

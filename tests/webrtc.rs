@@ -302,3 +302,45 @@ fn a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat() {
         assert_eq!(roster_len(app), 0, "the ended game's players are cleared");
     }
 }
+
+/// The server's grace, not each client's own, decides when the game is over:
+/// when the server closes the room, the clients stop counting down.
+#[test]
+fn the_countdown_follows_the_room() {
+    if !sealed("the_countdown_follows_the_room") {
+        return;
+    }
+    let server_grace = Duration::from_secs(2);
+    let client_grace = Duration::from_secs(30);
+    let server = server(server_grace);
+    let mut host = player_app(&server, client_grace);
+    let code = host_a_room(&mut host);
+    let mut clients = joining_clients(&server, client_grace, 2, &code);
+    {
+        let mut apps: Vec<&mut App> = core::iter::once(&mut host)
+            .chain(clients.iter_mut())
+            .collect();
+        run_until(
+            &mut apps,
+            Duration::from_secs(10),
+            "three players",
+            |apps| apps.iter().all(|app| roster_len(app) == 3),
+        );
+    }
+    drop(host);
+    let mut apps: Vec<&mut App> = clients.iter_mut().collect();
+    run_until(&mut apps, Duration::from_secs(10), "host away", |apps| {
+        apps.iter()
+            .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
+    });
+    // Well before the clients' own 30 s: the server closes the room after
+    // its 2 s, and the clients learn it.
+    let took = run_until(&mut apps, Duration::from_secs(15), "game ended", |apps| {
+        apps.iter()
+            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
+    });
+    println!(
+        "game ended {:.2} s after host away (server grace {server_grace:?}, client grace {client_grace:?})",
+        took.as_secs_f64()
+    );
+}

@@ -36,7 +36,8 @@
 //! | client | `LinksClosed` | ended | `EndGame(ConnectionLost)` |
 //! | host away | `HostLinkUp` | client | status of the phase, `HostReturned` |
 //! | host away | `Tick` | host away, or ended past the grace | status `HostAway { remaining }`, or `EndGame(HostDidNotReconnect)` |
-//! | host away | `LinksClosed` | host away | `CloseLinks` (the countdown goes on) |
+//! | host away | `LinksClosed` | host away | `CloseLinks`, `CheckRoom` (the countdown goes on) |
+//! | host away | `RoomChecked`: no such room | ended | `EndGame(HostDidNotReconnect)`: the server closed it |
 //! | any in a game | `Leave` | idle | `Leave` |
 //! | ended | `Leave` | idle | `Leave` |
 //!
@@ -519,8 +520,16 @@ impl SessionMachine {
                 State::Client { code }
             }
             (State::HostAway { code, until }, SessionEvent::LinksClosed(_)) => {
+                // The server closes a room's sockets when it gives up on the
+                // host: ask whether the room is still there, rather than
+                // count down for a room that no longer exists.
                 out.push(SessionEffect::CloseLinks);
+                out.push(SessionEffect::CheckRoom(code.clone()));
                 State::HostAway { code, until }
+            }
+            (State::HostAway { .. }, SessionEvent::RoomChecked(Err(JoinFailure::RoomNotFound))) => {
+                bevy::log::info!("the server closed the room: game over");
+                self.end(EndReason::HostDidNotReconnect, out)
             }
             (State::HostAway { code, until }, SessionEvent::Tick) => {
                 if now >= until {
@@ -957,10 +966,42 @@ mod tests {
                 remaining: secs(28)
             })]
         );
-        // Its own links closing does not stop the countdown.
+        // Its own links closing does not stop the countdown by itself: it
+        // asks whether the room is still there.
         assert_eq!(
             m.on(secs(13), SessionEvent::LinksClosed("gone".into())),
-            vec![SessionEffect::CloseLinks]
+            vec![SessionEffect::CloseLinks, SessionEffect::CheckRoom(code())]
+        );
+        assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
+        assert_eq!(
+            m.on(secs(14), SessionEvent::RoomChecked(Ok(info(2)))),
+            vec![]
+        );
+        assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
+    }
+
+    #[test]
+    fn a_room_the_server_closed_ends_the_countdown_at_once() {
+        let mut m = joined();
+        m.on(secs(10), SessionEvent::HostLinkLost);
+        m.on(secs(18), SessionEvent::LinksClosed("room_closed".into()));
+        assert_eq!(
+            m.on(
+                secs(18),
+                SessionEvent::RoomChecked(Err(JoinFailure::RoomNotFound))
+            ),
+            vec![SessionEffect::EndGame(EndReason::HostDidNotReconnect)]
+        );
+        // A server that cannot be reached says nothing about the room.
+        let mut m = joined();
+        m.on(secs(10), SessionEvent::HostLinkLost);
+        m.on(secs(18), SessionEvent::LinksClosed("gone".into()));
+        assert_eq!(
+            m.on(
+                secs(19),
+                SessionEvent::RoomChecked(Err(JoinFailure::ServerUnreachable))
+            ),
+            vec![]
         );
         assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
     }

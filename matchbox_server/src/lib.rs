@@ -70,6 +70,12 @@ pub struct ServerConfig {
     /// The largest signal payload relayed (an SDP or ICE candidate), bytes.
     /// Default [`signals::DEFAULT_MAX_SIGNAL_BYTES`] (16 KiB).
     pub max_signal_bytes: usize,
+    /// A websocket that sends nothing for this long is taken for gone and
+    /// its seat freed, as if it had closed: a host whose network died
+    /// without a FIN gets its grace period, and its clients their
+    /// countdown. Peers must send something more often (the plugin sends a
+    /// keep-alive every 10 s). Default 25 s.
+    pub peer_silence_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +87,7 @@ impl Default for ServerConfig {
             idle_expiry: Duration::from_secs(3600),
             web_root: None,
             max_signal_bytes: signals::DEFAULT_MAX_SIGNAL_BYTES,
+            peer_silence_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -145,6 +152,12 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             "capacity must be at least 1 (the host)",
         ));
     }
+    if config.peer_silence_timeout.is_zero() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "peer_silence_timeout must not be zero",
+        ));
+    }
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
@@ -152,6 +165,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             idle_expiry: config.idle_expiry,
         },
         config.max_signal_bytes,
+        config.peer_silence_timeout,
     );
     let (stop, stopped) = oneshot::channel();
     let admit = hub.clone();

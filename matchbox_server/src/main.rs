@@ -52,6 +52,13 @@ struct Args {
     #[arg(long, env = "P2P_SIGNALING_MAX_SIGNAL_BYTES", value_name = "BYTES",
           default_value_t = ServerConfig::default().max_signal_bytes)]
     max_signal_bytes: usize,
+
+    /// Seconds a websocket may send nothing before it is taken for gone and
+    /// its seat freed (the plugin sends a keep-alive every 10 s).
+    #[arg(long, env = "P2P_SIGNALING_PEER_SILENCE_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().peer_silence_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    peer_silence_secs: u64,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
@@ -71,6 +78,7 @@ impl Args {
             idle_expiry: Duration::from_secs(self.idle_expiry_secs),
             web_root: self.web_root,
             max_signal_bytes: self.max_signal_bytes,
+            peer_silence_timeout: Duration::from_secs(self.peer_silence_secs),
         }
     }
 }
@@ -155,6 +163,8 @@ mod tests {
             "--web-root",
             "web",
             "--max-signal-bytes=8192",
+            "--peer-silence-secs",
+            "40",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
@@ -163,6 +173,7 @@ mod tests {
         assert_eq!(config.idle_expiry, Duration::from_secs(60));
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
         assert_eq!(config.max_signal_bytes, 8192);
+        assert_eq!(config.peer_silence_timeout, Duration::from_secs(40));
     }
 
     #[test]
@@ -173,6 +184,7 @@ mod tests {
             &["--capacity", "0"],
             &["--capacity", "many"],
             &["--frobnicate"],
+            &["--peer-silence-secs", "0"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }

@@ -30,7 +30,7 @@ use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::Instant,
+    time::{Duration, Instant},
 };
 use tokio::sync::oneshot;
 use tracing::{debug, warn};
@@ -54,6 +54,8 @@ struct HubInner {
     registry: Registry<PeerId>,
     /// The cap on one signal's payload.
     max_signal_bytes: usize,
+    /// How long a websocket may stay silent before its seat is freed.
+    peer_silence: Duration,
     /// Signals dropped by [`signals::check`] since the server started.
     dropped_signals: u64,
     links: HashMap<PeerId, Link>,
@@ -72,10 +74,11 @@ struct Link {
 
 impl Hub {
     /// A hub with no rooms.
-    pub(crate) fn new(settings: Settings, max_signal_bytes: usize) -> Self {
+    pub(crate) fn new(settings: Settings, max_signal_bytes: usize, peer_silence: Duration) -> Self {
         Self(Arc::new(Mutex::new(HubInner {
             registry: Registry::new(settings),
             max_signal_bytes,
+            peer_silence,
             dropped_signals: 0,
             links: HashMap::new(),
             by_origin: HashMap::new(),
@@ -257,10 +260,20 @@ impl SignalingTopology<NoCallbacks, Hub> for RoomTopology {
             return;
         }
 
+        let silence = hub.lock().peer_silence;
         loop {
+            // Every request restarts the silence clock.
             let request = tokio::select! {
                 _ = &mut kicked => break,
                 request = receiver.next() => request,
+                () = tokio::time::sleep(silence) => {
+                    debug!(%peer_id, ?silence, "silent for too long: taken for gone");
+                    let _ = sender.send(Ok(Message::Close(Some(CloseFrame {
+                        code: close_code::AWAY,
+                        reason: "silent".into(),
+                    }))));
+                    break;
+                }
             };
             let Some(request) = request else { break };
             match parse_request(request) {

@@ -650,3 +650,35 @@ async fn a_client_sends_its_host_only_an_answer_and_candidates() {
     assert_eq!(server.dropped_signals(), 6);
     host.expect_silence().await;
 }
+
+#[tokio::test]
+async fn a_silent_host_is_taken_for_gone_and_a_chatty_one_is_not() {
+    let server = start(ServerConfig {
+        peer_silence_timeout: Duration::from_secs(1),
+        // Long enough that the silent host's room is still there to look at.
+        host_grace: Duration::from_secs(30),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let quiet_room = create_room(addr).await;
+    let chatty_room = create_room(addr).await;
+    // Neither sends a FIN: one says nothing, the other keeps alive.
+    let quiet = connect(addr, &quiet_room.code, Some(&quiet_room.host_token)).await;
+    let mut chatty = connect(addr, &chatty_room.code, Some(&chatty_room.host_token)).await;
+    let keep_alive =
+        serde_json::to_string(&matchbox_protocol::PeerRequest::<serde_json::Value>::KeepAlive)
+            .expect("serializes");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(2_500) {
+        chatty.send_text(keep_alive.clone()).await;
+        sleep(Duration::from_millis(100)).await;
+    }
+    // The silent host's seat is empty: its room counts down its grace.
+    let (_, quiet_info) = room_info(addr, &quiet_room.code).await;
+    assert_eq!(quiet_info["host_connected"], json!(false), "{quiet_info}");
+    assert_eq!(quiet_info["state"], json!("host_away"));
+    quiet.expect_closed().await;
+    let (_, chatty_info) = room_info(addr, &chatty_room.code).await;
+    assert_eq!(chatty_info["host_connected"], json!(true), "{chatty_info}");
+}

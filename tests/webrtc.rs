@@ -84,6 +84,20 @@ fn roster_len(app: &App) -> usize {
     app.world().resource::<Roster>().players.len()
 }
 
+/// Clients whose host is gone for good: waits until every one counts down,
+/// then until every game ended (within `limit`); returns how long the end
+/// took after the countdown began.
+fn host_away_then_ended(apps: &mut [&mut App], limit: Duration) -> Duration {
+    run_until(apps, Duration::from_secs(10), "host away", |apps| {
+        apps.iter()
+            .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
+    });
+    run_until(apps, limit, "game ended", |apps| {
+        apps.iter()
+            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
+    })
+}
+
 fn host_a_room(host: &mut App) -> String {
     host.world_mut().write_message(LobbyRequest::Host);
     run_until(&mut [host], Duration::from_secs(10), "hosting", |apps| {
@@ -281,14 +295,7 @@ fn a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat() {
     // The host's app is gone for good.
     drop(host);
     let mut apps: Vec<&mut App> = clients.iter_mut().collect();
-    run_until(&mut apps, Duration::from_secs(10), "host away", |apps| {
-        apps.iter()
-            .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
-    });
-    let took = run_until(&mut apps, Duration::from_secs(10), "game ended", |apps| {
-        apps.iter()
-            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
-    });
+    let took = host_away_then_ended(&mut apps, Duration::from_secs(10));
     println!(
         "game ended {:.2} s after host away (grace {grace:?})",
         took.as_secs_f64()
@@ -329,16 +336,9 @@ fn the_countdown_follows_the_room() {
     }
     drop(host);
     let mut apps: Vec<&mut App> = clients.iter_mut().collect();
-    run_until(&mut apps, Duration::from_secs(10), "host away", |apps| {
-        apps.iter()
-            .all(|app| matches!(session(app).status, SessionStatus::HostAway { .. }))
-    });
     // Well before the clients' own 30 s: the server closes the room after
     // its 2 s, and the clients learn it.
-    let took = run_until(&mut apps, Duration::from_secs(15), "game ended", |apps| {
-        apps.iter()
-            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
-    });
+    let took = host_away_then_ended(&mut apps, Duration::from_secs(15));
     println!(
         "game ended {:.2} s after host away (server grace {server_grace:?}, client grace {client_grace:?})",
         took.as_secs_f64()

@@ -138,10 +138,7 @@ pub(crate) fn enter_with(
     host_token: Option<String>,
     transport: Transport,
 ) {
-    world.insert_resource(transport);
-    let mut driver = world.resource_mut::<SessionDriver>();
-    driver.id_reported = false;
-    driver.links_open = true;
+    use_links(world, transport);
     feed(
         world,
         SessionEvent::EnteredDirectly {
@@ -150,6 +147,15 @@ pub(crate) fn enter_with(
             host_token,
         },
     );
+}
+
+/// Makes `transport` this app's links: their id is yet to be reported, and
+/// their disappearance will be noticed.
+fn use_links(world: &mut World, transport: Transport) {
+    world.insert_resource(transport);
+    let mut driver = world.resource_mut::<SessionDriver>();
+    driver.id_reported = false;
+    driver.links_open = true;
 }
 
 /// Feeds one event to the machine and carries out its decisions.
@@ -166,41 +172,41 @@ pub(crate) fn feed(world: &mut World, event: SessionEvent) {
 }
 
 fn apply(world: &mut World, effect: SessionEffect) {
-    let settings = world.resource::<P2pSettings>().clone();
+    // Cloned only by the effects that need the settings: a countdown applies
+    // a status change every frame.
+    let settings = || world.resource::<P2pSettings>().clone();
     match effect {
         SessionEffect::CreateRoom { capacity } => {
+            let settings = settings();
             info!("asking {} for a room", settings.http_base());
             let reply = world.resource::<RoomApi>().create_room(&settings, capacity);
             world.resource_mut::<SessionDriver>().creating = Some(reply);
         }
         SessionEffect::CheckRoom(code) => {
+            let settings = settings();
             info!("looking up room {code}");
             let reply = world.resource::<RoomApi>().get_room(&settings, &code);
             world.resource_mut::<SessionDriver>().checking = Some(reply);
         }
         SessionEffect::MarkStarted { code, host_token } => {
+            let settings = settings();
             world
                 .resource::<RoomApi>()
                 .start_room(&settings, &code, &host_token);
         }
         SessionEffect::OpenLinks { code, host_token } => {
+            let settings = settings();
             debug!("opening the links of room {code}");
             let url = settings.room_url(code.as_str(), host_token.as_deref());
             let transport = (world.resource::<LinkFactory>().0)(&url, &settings);
-            world.insert_resource(transport);
-            let mut driver = world.resource_mut::<SessionDriver>();
-            driver.id_reported = false;
-            driver.links_open = true;
+            use_links(world, transport);
         }
         SessionEffect::CloseLinks => {
             world.remove_resource::<Transport>();
             world.resource_mut::<SessionDriver>().links_open = false;
         }
-        SessionEffect::EnterRoom {
-            role,
-            code,
-            host_token: _,
-        } => {
+        SessionEffect::EnterRoom { role, code } => {
+            let settings = settings();
             info!(
                 "{} room {code}",
                 if role == Role::Host {

@@ -138,8 +138,6 @@ pub enum SessionEffect {
         role: Role,
         /// The room.
         code: ShareCode,
-        /// The host's token.
-        host_token: Option<String>,
     },
     /// The host sets the room's phase (replicated to clients).
     SetPhase(GamePhase),
@@ -165,7 +163,9 @@ pub enum SessionEffect {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct HostedRoom {
     code: ShareCode,
-    token: String,
+    /// Without one (a room entered directly with no token) the seat cannot
+    /// be taken back.
+    token: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -248,8 +248,7 @@ impl SessionMachine {
         let state = core::mem::take(&mut self.state);
         self.state = match (state, event) {
             // Entering a room.
-            (state @ (State::Idle | State::Ended), SessionEvent::Request(LobbyRequest::Host)) => {
-                drop(state);
+            (State::Idle | State::Ended, SessionEvent::Request(LobbyRequest::Host)) => {
                 self.phase = None;
                 out.push(SessionEffect::CreateRoom {
                     capacity: self.config.max_players,
@@ -285,22 +284,16 @@ impl SessionMachine {
                 out.push(SessionEffect::EnterRoom {
                     role,
                     code: code.clone(),
-                    host_token: host_token.clone(),
                 });
-                match (role, host_token) {
-                    (Role::Host, Some(token)) => self.host_opens(HostedRoom { code, token }, out),
-                    (Role::Host, None) => {
-                        // Without a token the seat cannot be taken back; the
-                        // host plays until its links close.
-                        self.host_opens(
-                            HostedRoom {
-                                code,
-                                token: String::new(),
-                            },
-                            out,
-                        )
-                    }
-                    (Role::Client, _) => {
+                match role {
+                    Role::Host => self.host_opens(
+                        HostedRoom {
+                            code,
+                            token: host_token,
+                        },
+                        out,
+                    ),
+                    Role::Client => {
                         self.set_status(SessionStatus::Connecting, out);
                         State::AwaitingHost {
                             code,
@@ -323,7 +316,6 @@ impl SessionMachine {
                         out.push(SessionEffect::EnterRoom {
                             role: Role::Host,
                             code: code.clone(),
-                            host_token: Some(room.host_token.clone()),
                         });
                         out.push(SessionEffect::OpenLinks {
                             code: code.clone(),
@@ -332,7 +324,7 @@ impl SessionMachine {
                         self.host_opens(
                             HostedRoom {
                                 code,
-                                token: room.host_token,
+                                token: Some(room.host_token),
                             },
                             out,
                         )
@@ -346,7 +338,6 @@ impl SessionMachine {
                     out.push(SessionEffect::EnterRoom {
                         role: Role::Client,
                         code: code.clone(),
-                        host_token: None,
                     });
                     out.push(SessionEffect::OpenLinks {
                         code: code.clone(),
@@ -398,16 +389,16 @@ impl SessionMachine {
             {
                 self.phase = Some(GamePhase::Playing);
                 out.push(SessionEffect::SetPhase(GamePhase::Playing));
-                if !room.token.is_empty() {
+                if let Some(token) = &room.token {
                     out.push(SessionEffect::MarkStarted {
                         code: room.code.clone(),
-                        host_token: room.token.clone(),
+                        host_token: token.clone(),
                     });
                 }
                 self.set_status(SessionStatus::Playing, out);
                 State::Host { room }
             }
-            (State::Host { room }, SessionEvent::LinksClosed(why)) if !room.token.is_empty() => {
+            (State::Host { room }, SessionEvent::LinksClosed(why)) if room.token.is_some() => {
                 bevy::log::warn!(
                     "host links closed ({why}); taking the seat back within {:?}",
                     self.config.host_grace
@@ -470,7 +461,7 @@ impl SessionMachine {
                     let next_try = if now >= next_try {
                         out.push(SessionEffect::OpenLinks {
                             code: room.code.clone(),
-                            host_token: Some(room.token.clone()),
+                            host_token: room.token.clone(),
                         });
                         now + RECONNECT_INTERVAL
                     } else {
@@ -705,7 +696,6 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Host,
                     code: code(),
-                    host_token: Some("t0k".into())
                 },
                 SessionEffect::OpenLinks {
                     code: code(),
@@ -732,7 +722,6 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Client,
                     code: code(),
-                    host_token: None
                 },
                 SessionEffect::OpenLinks {
                     code: code(),
@@ -1098,7 +1087,6 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Host,
                     code: code(),
-                    host_token: Some("t0k".into())
                 },
                 SessionEffect::Status(SessionStatus::InLobby)
             ]

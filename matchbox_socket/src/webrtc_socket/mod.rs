@@ -14,7 +14,7 @@ use bytes::Bytes;
 use cfg_if::cfg_if;
 use futures::{
     Future, FutureExt, StreamExt,
-    future::Either,
+    future::{AbortHandle, AbortRegistration, Abortable, Aborted, Either},
     stream::{FusedStream, FuturesUnordered},
 };
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -25,10 +25,14 @@ use matchbox_protocol::PeerId;
 pub use messages::*;
 pub(crate) use socket::MessageLoopChannels;
 pub use socket::{
-    CandidatePair, CandidateType, ChannelConfig, PeerState, RtcIceServerConfig, WebRtcChannel,
-    WebRtcSocket, WebRtcSocketBuilder,
+    CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, PeerState,
+    RtcIceServerConfig, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
 };
-use std::{collections::HashMap, pin::Pin, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    pin::{Pin, pin},
+    time::Duration,
+};
 
 cfg_if! {
     if #[cfg(target_arch = "wasm32")] {
@@ -147,6 +151,85 @@ struct HandshakeResult<D: PeerDataSender, M> {
     metadata: M,
 }
 
+/// Why a handshake with one peer failed: a signal the peer sent was refused,
+/// the browser or webrtc-rs refused a step, or signaling went away.
+///
+/// A failed handshake ends that peer's connection attempt only, never the
+/// socket: whatever a peer sends must not reach a panic.
+#[derive(Debug, thiserror::Error)]
+#[error("{step}: {detail}")]
+pub(crate) struct HandshakeError {
+    step: &'static str,
+    detail: String,
+}
+
+impl HandshakeError {
+    fn new(step: &'static str, detail: impl std::fmt::Debug) -> Self {
+        Self {
+            step,
+            detail: format!("{detail:?}"),
+        }
+    }
+
+    /// The handshake's signal stream ended: signaling is gone, or the peer left.
+    fn signaling_lost() -> Self {
+        Self::new("waiting for the peer's signal", "signaling closed")
+    }
+}
+
+/// How a handshake that did not connect ended.
+#[derive(Debug)]
+enum HandshakeEnd {
+    Failed(HandshakeError),
+    TimedOut(Duration),
+    /// The peer left signaling or was disconnected by the application.
+    Cancelled,
+}
+
+/// Runs one handshake until it connects, fails, times out or is cancelled.
+async fn bounded_handshake<T>(
+    peer: PeerId,
+    handshake: impl Future<Output = Result<T, HandshakeError>>,
+    cancel: AbortRegistration,
+    timeout: Option<Duration>,
+) -> (PeerId, Result<T, HandshakeEnd>) {
+    let deadline = match timeout {
+        Some(timeout) => Either::Left(Delay::new(timeout)),
+        None => Either::Right(std::future::pending()),
+    };
+    let handshake = pin!(Abortable::new(handshake, cancel));
+    let outcome = match futures::future::select(handshake, pin!(deadline)).await {
+        Either::Left((Ok(Ok(connected)), _)) => Ok(connected),
+        Either::Left((Ok(Err(error)), _)) => Err(HandshakeEnd::Failed(error)),
+        Either::Left((Err(Aborted), _)) => Err(HandshakeEnd::Cancelled),
+        Either::Right(_) => Err(HandshakeEnd::TimedOut(timeout.unwrap_or_default())),
+    };
+    (peer, outcome)
+}
+
+/// The message loop's per-peer bookkeeping, beyond the data channels.
+#[derive(Default)]
+struct PeerTasks {
+    /// Where the signals of a peer whose handshake or connection runs go.
+    signals: HashMap<PeerId, UnboundedSender<PeerSignal>>,
+    /// Cancels a peer's handshake, or its peer loop once connected.
+    cancels: HashMap<PeerId, AbortHandle>,
+    /// Peers whose handshake failed or who were disconnected while still in
+    /// the signaling room: their further signals are ignored (no new
+    /// handshake) until they leave it.
+    ended: HashSet<PeerId>,
+}
+
+impl PeerTasks {
+    /// Stops whatever runs for `peer` and forgets it.
+    fn cancel(&mut self, peer: PeerId) {
+        if let Some(cancel) = self.cancels.remove(&peer) {
+            cancel.abort();
+        }
+        self.signals.remove(&peer);
+    }
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
 #[cfg_attr(target_arch = "wasm32", async_trait(?Send))]
 trait Messenger {
@@ -159,7 +242,7 @@ trait Messenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta>;
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError>;
 
     async fn accept_handshake(
         signal_peer: SignalPeer,
@@ -167,7 +250,7 @@ trait Messenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta>;
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError>;
 
     /// Runs the connection to a peer until it ends, reporting the candidate pair it uses on
     /// `candidate_pair_tx` whenever it changes
@@ -184,6 +267,7 @@ async fn message_loop<M: Messenger>(
     channel_configs: &[ChannelConfig],
     channels: MessageLoopChannels,
     keep_alive_interval: Option<Duration>,
+    handshake_timeout: Option<Duration>,
 ) -> Result<(), SignalingError> {
     let MessageLoopChannels {
         requests_sender,
@@ -192,11 +276,12 @@ async fn message_loop<M: Messenger>(
         messages_from_peers_tx,
         peer_state_tx,
         candidate_pair_tx,
+        mut disconnect_rx,
     } = channels;
 
     let mut handshakes = FuturesUnordered::new();
     let mut peer_loops = FuturesUnordered::new();
-    let mut handshake_signals = HashMap::new();
+    let mut peers = PeerTasks::default();
     let mut data_channels = HashMap::new();
     let mut id_tx = Option::Some(id_tx);
 
@@ -246,21 +331,40 @@ async fn message_loop<M: Messenger>(
                             },
                             PeerEvent::NewPeer(peer_uuid) => {
                                 let (signal_tx, signal_rx) = futures_channel::mpsc::unbounded();
-                                handshake_signals.insert(peer_uuid, signal_tx);
+                                let (cancel, registration) = AbortHandle::new_pair();
+                                peers.cancel(peer_uuid);
+                                peers.signals.insert(peer_uuid, signal_tx);
+                                peers.cancels.insert(peer_uuid, cancel);
                                 let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone());
-                                handshakes.push(M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs))
+                                let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
+                                handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
                             },
                             PeerEvent::PeerLeft(peer_uuid) => {
+                                // A handshake in progress cannot complete any more: end
+                                // it now rather than hold its connection until it times
+                                // out. A connected peer keeps its data channels, which
+                                // report on their own when they close.
+                                if !data_channels.contains_key(&peer_uuid) {
+                                    peers.cancel(peer_uuid);
+                                }
+                                peers.ended.remove(&peer_uuid);
                                 if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
                                     // socket dropped, exit cleanly
                                     break Ok(());
                                 }
                             },
                             PeerEvent::Signal { sender, data } => {
-                                let signal_tx = handshake_signals.entry(sender).or_insert_with(|| {
+                                if peers.ended.contains(&sender) {
+                                    debug!("ignoring signal from peer {sender}: its connection has ended");
+                                    continue;
+                                }
+                                let signal_tx = peers.signals.entry(sender).or_insert_with(|| {
                                     let (from_peer_tx, peer_signal_rx) = futures_channel::mpsc::unbounded();
+                                    let (cancel, registration) = AbortHandle::new_pair();
+                                    peers.cancels.insert(sender, cancel);
                                     let signal_peer = SignalPeer::new(sender, requests_sender.clone());
-                                    handshakes.push(M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs));
+                                    let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
+                                    handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
                                     from_peer_tx
                                 });
 
@@ -296,25 +400,63 @@ async fn message_loop<M: Messenger>(
                 }
             }
 
-            handshake_result = handshakes.select_next_some() => {
+            (peer_uuid, outcome) = handshakes.select_next_some() => {
+                let handshake_result = match outcome {
+                    Ok(connected) => connected,
+                    // Whoever cancelled it has already cleaned up and reported.
+                    Err(HandshakeEnd::Cancelled) => continue,
+                    Err(end) => {
+                        match end {
+                            HandshakeEnd::TimedOut(after) => warn!("handshake with peer {peer_uuid} timed out after {after:?}"),
+                            HandshakeEnd::Failed(error) => warn!("handshake with peer {peer_uuid} failed: {error}"),
+                            HandshakeEnd::Cancelled => {}
+                        }
+                        peers.cancel(peer_uuid);
+                        peers.ended.insert(peer_uuid);
+                        if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
+                            break Ok(());
+                        }
+                        continue;
+                    }
+                };
                 data_channels.insert(handshake_result.peer_id, handshake_result.data_channels);
                 if peer_state_tx.unbounded_send((handshake_result.peer_id, PeerState::Connected)).is_err() {
                     // sending can only fail on socket drop, in which case connected_peers is unavailable, ignore
                     break Ok(());
                 }
-                peer_loops.push(M::peer_loop(handshake_result.peer_id, handshake_result.metadata, candidate_pair_tx.clone()));
+                let (cancel, registration) = AbortHandle::new_pair();
+                peers.cancels.insert(peer_uuid, cancel);
+                let peer_loop = M::peer_loop(handshake_result.peer_id, handshake_result.metadata, candidate_pair_tx.clone());
+                peer_loops.push(Abortable::new(peer_loop, registration));
             }
 
-            peer_uuid = peer_loops.select_next_some() => {
-                debug!("peer {peer_uuid} finished");
-                if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
-                    // sending can only fail on socket drop, in which case connected_peers is unavailable, ignore
-                    break Ok(());
+            peer_loop = peer_loops.select_next_some() => {
+                // An aborted peer loop was disconnected on purpose, and reported then.
+                if let Ok(peer_uuid) = peer_loop {
+                    debug!("peer {peer_uuid} finished");
+                    data_channels.remove(&peer_uuid);
+                    peers.cancel(peer_uuid);
+                    peers.ended.insert(peer_uuid);
+                    if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
+                        // sending can only fail on socket drop, in which case connected_peers is unavailable, ignore
+                        break Ok(());
+                    }
                 }
                 if events_receiver.is_terminated() && peer_loops.is_empty() {
                     // The last peer is gone and, without signaling, no new
                     // one can join: end the socket (see the `None` arm above).
                     break Err(SignalingError::StreamExhausted);
+                }
+            }
+
+            peer_uuid = disconnect_rx.select_next_some() => {
+                // Dropping the handshake or peer loop closes the peer connection.
+                debug!("disconnecting peer {peer_uuid}");
+                peers.cancel(peer_uuid);
+                peers.ended.insert(peer_uuid);
+                data_channels.remove(&peer_uuid);
+                if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
+                    break Ok(());
                 }
             }
 

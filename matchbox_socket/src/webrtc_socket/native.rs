@@ -1,5 +1,5 @@
 use super::{
-    HandshakeResult, PacketSendError, PeerDataSender, SignallerBuilder,
+    HandshakeError, HandshakeResult, PacketSendError, PeerDataSender, SignallerBuilder,
     messages::{PeerEvent, PeerRequest},
 };
 use crate::{
@@ -152,7 +152,7 @@ impl Messenger for NativeMessenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta> {
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         let (to_peer_message_tx, to_peer_message_rx) = new_senders_and_receivers(channel_configs);
         let (peer_disconnected_tx, peer_disconnected_rx) = futures_channel::mpsc::channel(1);
 
@@ -163,7 +163,7 @@ impl Messenger for NativeMessenger {
             peer_disconnected_tx.clone(),
         )
         .await
-        .unwrap();
+        .map_err(|e| HandshakeError::new("creating the peer connection", e))?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -176,19 +176,25 @@ impl Messenger for NativeMessenger {
             messages_from_peers_tx,
             channel_configs,
         )
-        .await;
+        .await?;
 
         // TODO: maybe pass in options? ice restart etc.?
-        let offer = connection.create_offer(None).await.unwrap();
+        let offer = connection
+            .create_offer(None)
+            .await
+            .map_err(|e| HandshakeError::new("creating the offer", e))?;
         let sdp = offer.sdp.clone();
-        connection.set_local_description(offer).await.unwrap();
+        connection
+            .set_local_description(offer)
+            .await
+            .map_err(|e| HandshakeError::new("setting the offer", e))?;
         signal_peer.send(PeerSignal::Offer(sdp));
 
         let answer = loop {
             let signal = peer_signal_rx
                 .next()
                 .await
-                .expect("Signal server connection lost in the middle of a handshake");
+                .ok_or_else(HandshakeError::signaling_lost)?;
 
             match signal {
                 PeerSignal::Answer(answer) => {
@@ -203,11 +209,13 @@ impl Messenger for NativeMessenger {
             };
         };
 
-        let remote_description = RTCSessionDescription::answer(answer).unwrap();
+        // The answer comes from the peer: anything may be in it.
+        let remote_description = RTCSessionDescription::answer(answer)
+            .map_err(|e| HandshakeError::new("reading the peer's answer", e))?;
         connection
             .set_remote_description(remote_description)
             .await
-            .unwrap();
+            .map_err(|e| HandshakeError::new("applying the peer's answer", e))?;
 
         let signaled = SignaledCandidates::default();
         let trickle_fut = complete_handshake(
@@ -218,9 +226,9 @@ impl Messenger for NativeMessenger {
             &mut event_forwarding,
             signaled.clone(),
         )
-        .await;
+        .await?;
 
-        HandshakeResult::<Self::DataChannel, Self::HandshakeMeta> {
+        Ok(HandshakeResult::<Self::DataChannel, Self::HandshakeMeta> {
             peer_id: signal_peer.id,
             data_channels: to_peer_message_tx,
             metadata: NativeHandshakeMeta {
@@ -232,7 +240,7 @@ impl Messenger for NativeMessenger {
                 connection,
                 signaled,
             },
-        }
+        })
     }
 
     async fn accept_handshake(
@@ -241,7 +249,7 @@ impl Messenger for NativeMessenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta> {
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         let (to_peer_message_tx, to_peer_message_rx) = new_senders_and_receivers(channel_configs);
         let (peer_disconnected_tx, peer_disconnected_rx) = futures_channel::mpsc::channel(1);
 
@@ -252,7 +260,7 @@ impl Messenger for NativeMessenger {
             peer_disconnected_tx.clone(),
         )
         .await
-        .unwrap();
+        .map_err(|e| HandshakeError::new("creating the peer connection", e))?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -265,10 +273,14 @@ impl Messenger for NativeMessenger {
             messages_from_peers_tx,
             channel_configs,
         )
-        .await;
+        .await?;
 
         let offer = loop {
-            match peer_signal_rx.next().await.expect("error") {
+            match peer_signal_rx
+                .next()
+                .await
+                .ok_or_else(HandshakeError::signaling_lost)?
+            {
                 PeerSignal::Offer(offer) => {
                     break offer;
                 }
@@ -278,15 +290,23 @@ impl Messenger for NativeMessenger {
             }
         };
         debug!("received offer");
-        let remote_description = RTCSessionDescription::offer(offer).unwrap();
+        // The offer comes from the peer: anything may be in it.
+        let remote_description = RTCSessionDescription::offer(offer)
+            .map_err(|e| HandshakeError::new("reading the peer's offer", e))?;
         connection
             .set_remote_description(remote_description)
             .await
-            .unwrap();
+            .map_err(|e| HandshakeError::new("applying the peer's offer", e))?;
 
-        let answer = connection.create_answer(None).await.unwrap();
+        let answer = connection
+            .create_answer(None)
+            .await
+            .map_err(|e| HandshakeError::new("creating the answer", e))?;
         signal_peer.send(PeerSignal::Answer(answer.sdp.clone()));
-        connection.set_local_description(answer).await.unwrap();
+        connection
+            .set_local_description(answer)
+            .await
+            .map_err(|e| HandshakeError::new("setting the answer", e))?;
 
         let signaled = SignaledCandidates::default();
         let trickle_fut = complete_handshake(
@@ -297,9 +317,9 @@ impl Messenger for NativeMessenger {
             &mut event_forwarding,
             signaled.clone(),
         )
-        .await;
+        .await?;
 
-        HandshakeResult::<Self::DataChannel, Self::HandshakeMeta> {
+        Ok(HandshakeResult::<Self::DataChannel, Self::HandshakeMeta> {
             peer_id: signal_peer.id,
             data_channels: to_peer_message_tx,
             metadata: NativeHandshakeMeta {
@@ -311,7 +331,7 @@ impl Messenger for NativeMessenger {
                 connection,
                 signaled,
             },
-        }
+        })
     }
 
     async fn peer_loop(
@@ -495,14 +515,14 @@ fn new_senders_and_receivers<T>(
         .unzip()
 }
 
-async fn complete_handshake<T: Future<Output = ()>>(
+async fn complete_handshake<T: Future<Output = Result<(), HandshakeError>>>(
     trickle: &CandidateTrickle,
     connection: &Arc<dyn PeerConnection>,
     peer_signal_rx: UnboundedReceiver<PeerSignal>,
     mut wait_for_channels: Pin<Box<Fuse<T>>>,
     event_forwarding: &mut EventForwarding,
     signaled: SignaledCandidates,
-) -> CandidateListener {
+) -> Result<CandidateListener, HandshakeError> {
     trickle.send_pending_candidates();
     let mut trickle_fut = Box::pin(
         CandidateTrickle::listen_for_remote_candidates(
@@ -515,7 +535,8 @@ async fn complete_handshake<T: Future<Output = ()>>(
 
     loop {
         select! {
-            _ = wait_for_channels => {
+            ready = wait_for_channels => {
+                ready?;
                 break;
             },
             // The channels open through their events.
@@ -526,7 +547,7 @@ async fn complete_handshake<T: Future<Output = ()>>(
         };
     }
 
-    trickle_fut
+    Ok(trickle_fut)
 }
 
 struct CandidateTrickle {
@@ -591,7 +612,13 @@ impl CandidateTrickle {
                         Ok(candidate_init) => {
                             debug!("ice candidate received: {}", candidate_init.candidate);
                             record_signaled_candidate(&signaled, &candidate_init.candidate);
-                            peer_connection.add_ice_candidate(candidate_init).await?;
+                            // The candidate comes from the peer: a bad one is
+                            // skipped, and the ones after it still count.
+                            if let Err(err) =
+                                peer_connection.add_ice_candidate(candidate_init).await
+                            {
+                                warn!("ignoring an ice candidate the connection refused: {err}");
+                            }
                         }
                         Err(err) => {
                             if *candidate_json == *"null" {
@@ -655,11 +682,13 @@ async fn create_data_channels(
     peer_disconnected_tx: Sender<()>,
     from_peer_message_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
     channel_configs: &[ChannelConfig],
-) -> (Vec<Arc<dyn DataChannel>>, EventForwarding) {
+) -> Result<(Vec<Arc<dyn DataChannel>>, EventForwarding), HandshakeError> {
     let mut channels = vec![];
     let mut event_forwarding = vec![];
     for (i, channel_config) in channel_configs.iter().enumerate() {
-        let channel = create_data_channel(connection, channel_config, i).await;
+        let channel = create_data_channel(connection, channel_config, i)
+            .await
+            .map_err(|e| HandshakeError::new("creating a data channel", e))?;
 
         event_forwarding.push(forward_data_channel_events(
             Arc::clone(&channel),
@@ -671,17 +700,17 @@ async fn create_data_channels(
         channels.push(channel);
     }
 
-    (
+    Ok((
         channels,
         Box::pin(join_all(event_forwarding).map(|_| ()).fuse()),
-    )
+    ))
 }
 
 async fn create_data_channel(
     connection: &dyn PeerConnection,
     channel_config: &ChannelConfig,
     channel_index: usize,
-) -> Arc<dyn DataChannel> {
+) -> Result<Arc<dyn DataChannel>, webrtc::error::Error> {
     let config = RTCDataChannelInit {
         ordered: channel_config.ordered,
         negotiated: Some(channel_index as u16),
@@ -692,7 +721,6 @@ async fn create_data_channel(
     connection
         .create_data_channel(&format!("matchbox_socket_{channel_index}"), Some(config))
         .await
-        .unwrap()
 }
 
 /// Forwards a data channel's events until it closes, then reports the peer disconnected.

@@ -89,6 +89,9 @@ impl Default for RtcIceServerConfig {
     }
 }
 
+/// The default of [`WebRtcSocketBuilder::handshake_timeout`].
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Debug, Clone)]
 pub(crate) struct SocketConfig {
     /// The url for the room to connect to
@@ -111,6 +114,8 @@ pub(crate) struct SocketConfig {
     pub(crate) attempts: Option<u16>,
     /// Interval at which to send empty requests to the signaling server
     pub(crate) keep_alive_interval: Option<Duration>,
+    /// How long a handshake with one peer may take before it is given up
+    pub(crate) handshake_timeout: Option<Duration>,
 }
 
 /// Builder for [`WebRtcSocket`]s.
@@ -138,6 +143,7 @@ impl WebRtcSocketBuilder {
                 channels: Vec::default(),
                 attempts: Some(3),
                 keep_alive_interval: Some(Duration::from_secs(10)),
+                handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             },
             signaller_builder: None,
         }
@@ -168,6 +174,19 @@ impl WebRtcSocketBuilder {
     /// The defaults is 10 seconds.
     pub fn signaling_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
         self.config.keep_alive_interval = interval;
+        self
+    }
+
+    /// Sets how long a handshake with one peer may take, from the first signal
+    /// to open data channels, before it is given up and the peer reported
+    /// [`PeerState::Disconnected`]. `None` waits forever.
+    ///
+    /// A peer that never answers, or whose network drops mid-handshake, would
+    /// otherwise hold a peer connection and its sockets for as long as this
+    /// socket lives. The default is 30 seconds: enough for ICE through a TURN
+    /// relay on a slow network.
+    pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.config.handshake_timeout = timeout;
         self
     }
 
@@ -227,6 +246,7 @@ impl WebRtcSocketBuilder {
         }
 
         let (id_tx, id_rx) = futures_channel::oneshot::channel();
+        let (disconnect_tx, disconnect_rx) = futures_channel::mpsc::unbounded();
         let signaller_builder = self
             .signaller_builder
             .unwrap_or_else(|| Arc::new(UseSignallerBuilder::default()));
@@ -239,6 +259,7 @@ impl WebRtcSocketBuilder {
             peer_state_tx,
             candidate_pair_tx,
             messages_from_peers_tx,
+            disconnect_rx,
         )
         // Transform the source into a user-error.
         .map(|f| {
@@ -262,6 +283,7 @@ impl WebRtcSocketBuilder {
                 candidate_pair_rx,
                 candidate_pairs: Default::default(),
                 channels,
+                disconnect_tx,
             },
             Box::pin(socket_fut),
         )
@@ -497,6 +519,8 @@ pub struct WebRtcSocket {
     /// These are [`Some`] even before any connection is made: the only transition to [`None`] when
     /// [`ChannelError::Taken`].
     channels: Vec<Option<WebRtcChannel>>,
+    /// Asks the message loop to end one peer's connection.
+    disconnect_tx: UnboundedSender<PeerId>,
 }
 
 impl WebRtcSocket {
@@ -549,8 +573,17 @@ impl Stream for WebRtcSocket {
 }
 
 impl WebRtcSocket {
-    // Todo: Disconnect from the peer, severing all communication channels.
-    // pub fn disconnect(&mut self, peer: PeerId) {}
+    /// Disconnects from a peer, connected or still in its handshake: its peer
+    /// connection is closed (the peer sees its data channels close) and it is
+    /// reported [`PeerState::Disconnected`] by the next
+    /// [`WebRtcSocket::update_peers`] that follows. Its further signals are
+    /// ignored until it leaves the signaling room, so it cannot connect again
+    /// to this socket. Does nothing for an unknown peer beyond that report, or
+    /// once the socket has closed.
+    pub fn disconnect(&mut self, peer: PeerId) {
+        // Fails only once the message loop has ended, when no peer is left.
+        let _ = self.disconnect_tx.unbounded_send(peer);
+    }
 
     /// Close this socket, disconnecting all channels.
     pub fn close(&mut self) {
@@ -813,7 +846,7 @@ pub(crate) fn create_data_channels_ready_fut(
     channel_configs: &[ChannelConfig],
 ) -> (
     Vec<futures_channel::mpsc::Sender<()>>,
-    Pin<Box<Fuse<impl Future<Output = ()> + use<>>>>,
+    Pin<Box<Fuse<impl Future<Output = ChannelsReady> + use<>>>>,
 ) {
     let (senders, receivers) = (0..channel_configs.len())
         .map(|_| futures_channel::mpsc::channel(1))
@@ -822,12 +855,22 @@ pub(crate) fn create_data_channels_ready_fut(
     (senders, Box::pin(wait_for_ready(receivers).fuse()))
 }
 
-async fn wait_for_ready(channel_ready_rx: Vec<futures_channel::mpsc::Receiver<()>>) {
+/// Every data channel opened, or the error of one that closed first.
+type ChannelsReady = Result<(), super::HandshakeError>;
+
+/// Completes once every data channel has opened, or with an error if one closed first.
+async fn wait_for_ready(
+    channel_ready_rx: Vec<futures_channel::mpsc::Receiver<()>>,
+) -> ChannelsReady {
     for mut receiver in channel_ready_rx {
         if receiver.next().await.is_none() {
-            panic!("Sender closed before channel was ready");
+            return Err(super::HandshakeError::new(
+                "opening the data channels",
+                "a data channel closed before it opened",
+            ));
         }
     }
+    Ok(())
 }
 
 /// All the channels needed for the messaging loop.
@@ -838,8 +881,13 @@ pub struct MessageLoopChannels {
     pub peer_state_tx: futures_channel::mpsc::UnboundedSender<(PeerId, PeerState)>,
     pub candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
     pub messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
+    pub disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the socket's channels, passed on as they are"
+)]
 async fn run_socket(
     builder: Arc<dyn SignallerBuilder>,
     id_tx: futures_channel::oneshot::Sender<PeerId>,
@@ -848,6 +896,7 @@ async fn run_socket(
     peer_state_tx: futures_channel::mpsc::UnboundedSender<(PeerId, PeerState)>,
     candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
     messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
+    disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
 ) -> Result<(), SignalingError> {
     debug!("Starting WebRtcSocket");
 
@@ -871,6 +920,7 @@ async fn run_socket(
         peer_state_tx,
         candidate_pair_tx,
         messages_from_peers_tx,
+        disconnect_rx,
     };
     let message_loop_fut = message_loop::<UseMessenger>(
         id_tx,
@@ -878,6 +928,7 @@ async fn run_socket(
         &config.channels,
         channels,
         config.keep_alive_interval,
+        config.handshake_timeout,
     );
 
     let mut message_loop_done = Box::pin(message_loop_fut.fuse());
@@ -1010,7 +1061,9 @@ mod test {
             channels: vec![ChannelConfig::reliable()],
             attempts: Some(1),
             keep_alive_interval: None,
+            handshake_timeout: None,
         };
+        let (_disconnect_tx, disconnect_rx) = mpsc::unbounded();
 
         let result = run_socket(
             Arc::new(DyingSignallerBuilder),
@@ -1020,6 +1073,7 @@ mod test {
             peer_state_tx,
             candidate_pair_tx,
             vec![messages_from_peers_tx],
+            disconnect_rx,
         )
         .await;
         assert!(

@@ -1,5 +1,5 @@
 use super::{
-    HandshakeResult, PacketSendError, PeerDataSender, SignallerBuilder,
+    HandshakeError, HandshakeResult, PacketSendError, PeerDataSender, SignallerBuilder,
     error::JsErrorExt,
     messages::{PeerEvent, PeerRequest},
 };
@@ -113,6 +113,30 @@ impl PeerDataSender for RtcDataChannel {
 
 pub(crate) struct WasmMessenger;
 
+/// Closes the peer connection when dropped: a handshake that fails, times out
+/// or is cancelled, and a peer that is disconnected, must not leave a live
+/// `RTCPeerConnection` (and its ICE agent) behind in the page.
+pub(crate) struct ConnectionGuard(RtcPeerConnection);
+
+impl std::ops::Deref for ConnectionGuard {
+    type Target = RtcPeerConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// The peer refused a step of the handshake (its signal was bad, or the browser rejected it).
+fn js_step(step: &'static str) -> impl FnOnce(JsValue) -> HandshakeError {
+    move |e| HandshakeError::new(step, e)
+}
+
 #[async_trait(?Send)]
 impl Messenger for WasmMessenger {
     type DataChannel = RtcDataChannel;
@@ -120,7 +144,7 @@ impl Messenger for WasmMessenger {
     /// the signals still to come
     type HandshakeMeta = (
         Receiver<()>,
-        RtcPeerConnection,
+        ConnectionGuard,
         SignaledCandidates,
         UnboundedReceiver<PeerSignal>,
     );
@@ -131,10 +155,10 @@ impl Messenger for WasmMessenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta> {
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         debug!("making offer");
 
-        let conn = create_rtc_peer_connection(ice_server_config);
+        let conn = create_rtc_peer_connection(ice_server_config)?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -151,18 +175,18 @@ impl Messenger for WasmMessenger {
         );
 
         // Create offer
-        let offer = JsFuture::from(conn.create_offer()).await.efix().unwrap();
+        let offer = JsFuture::from(conn.create_offer())
+            .await
+            .map_err(js_step("creating the offer"))?;
         let offer_sdp = Reflect::get(&offer, &JsValue::from_str("sdp"))
-            .efix()
-            .unwrap()
+            .map_err(js_step("reading the offer"))?
             .as_string()
-            .expect("");
+            .ok_or_else(|| HandshakeError::new("reading the offer", "no sdp"))?;
         let rtc_session_desc_init_dict = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
         rtc_session_desc_init_dict.set_sdp(&offer_sdp);
         JsFuture::from(conn.set_local_description(&rtc_session_desc_init_dict))
             .await
-            .efix()
-            .unwrap();
+            .map_err(js_step("setting the offer"))?;
         debug!("created offer for new peer");
 
         // todo: the point of implementing ice trickle is to avoid this wait...
@@ -171,7 +195,10 @@ impl Messenger for WasmMessenger {
         // We should figure out why this is happening.
         wait_for_ice_gathering_complete(conn.clone()).await;
 
-        signal_peer.send(PeerSignal::Offer(conn.local_description().unwrap().sdp()));
+        let offer = conn
+            .local_description()
+            .ok_or_else(|| HandshakeError::new("sending the offer", "no local description"))?;
+        signal_peer.send(PeerSignal::Offer(offer.sdp()));
 
         let mut received_candidates = vec![];
 
@@ -180,7 +207,7 @@ impl Messenger for WasmMessenger {
             let signal = peer_signal_rx
                 .next()
                 .await
-                .expect("Signal server connection lost in the middle of a handshake");
+                .ok_or_else(HandshakeError::signaling_lost)?;
 
             match signal {
                 PeerSignal::Answer(answer) => break answer,
@@ -200,10 +227,10 @@ impl Messenger for WasmMessenger {
         let remote_description = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
         remote_description.set_sdp(&sdp);
         debug!("setting remote description");
+        // The answer comes from the peer: anything may be in it.
         JsFuture::from(conn.set_remote_description(&remote_description))
             .await
-            .efix()
-            .unwrap();
+            .map_err(js_step("applying the peer's answer"))?;
 
         let signaled = SignaledCandidates::default();
         let peer_signal_rx = complete_handshake(
@@ -214,13 +241,13 @@ impl Messenger for WasmMessenger {
             peer_signal_rx,
             signaled.clone(),
         )
-        .await;
+        .await?;
 
-        HandshakeResult {
+        Ok(HandshakeResult {
             peer_id: signal_peer.id,
             data_channels,
             metadata: (peer_disconnected_rx, conn, signaled, peer_signal_rx),
-        }
+        })
     }
 
     async fn accept_handshake(
@@ -229,10 +256,10 @@ impl Messenger for WasmMessenger {
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
         ice_server_config: &RtcIceServerConfig,
         channel_configs: &[ChannelConfig],
-    ) -> HandshakeResult<Self::DataChannel, Self::HandshakeMeta> {
+    ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         debug!("handshake_accept");
 
-        let conn = create_rtc_peer_connection(ice_server_config);
+        let conn = create_rtc_peer_connection(ice_server_config)?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -254,7 +281,7 @@ impl Messenger for WasmMessenger {
             let signal = peer_signal_rx
                 .next()
                 .await
-                .expect("Signal server connection lost in the middle of a handshake");
+                .ok_or_else(HandshakeError::signaling_lost)?;
 
             match signal {
                 PeerSignal::Offer(o) => {
@@ -276,32 +303,31 @@ impl Messenger for WasmMessenger {
             let remote_description = RtcSessionDescriptionInit::new(RtcSdpType::Offer);
             let sdp = offer;
             remote_description.set_sdp(&sdp);
+            // The offer comes from the peer: anything may be in it.
             JsFuture::from(conn.set_remote_description(&remote_description))
                 .await
-                .expect("failed to set remote description");
+                .map_err(js_step("applying the peer's offer"))?;
             debug!("set remote_description from offer");
         }
 
         let answer = JsFuture::from(conn.create_answer())
             .await
-            .expect("error creating answer");
+            .map_err(js_step("creating the answer"))?;
 
         debug!("created answer");
 
         let session_desc_init = RtcSessionDescriptionInit::new(RtcSdpType::Answer);
 
         let answer_sdp = Reflect::get(&answer, &JsValue::from_str("sdp"))
-            .efix()
-            .unwrap()
+            .map_err(js_step("reading the answer"))?
             .as_string()
-            .expect("");
+            .ok_or_else(|| HandshakeError::new("reading the answer", "no sdp"))?;
 
         session_desc_init.set_sdp(&answer_sdp);
 
         JsFuture::from(conn.set_local_description(&session_desc_init))
             .await
-            .efix()
-            .unwrap();
+            .map_err(js_step("setting the answer"))?;
 
         // todo: the point of implementing ice trickle is to avoid this wait...
         // however, for some reason removing this wait causes problems with NAT
@@ -309,8 +335,10 @@ impl Messenger for WasmMessenger {
         // We should figure out why this is happening.
         wait_for_ice_gathering_complete(conn.clone()).await;
 
-        let answer = PeerSignal::Answer(conn.local_description().unwrap().sdp());
-        signal_peer.send(answer);
+        let answer = conn
+            .local_description()
+            .ok_or_else(|| HandshakeError::new("sending the answer", "no local description"))?;
+        signal_peer.send(PeerSignal::Answer(answer.sdp()));
 
         let signaled = SignaledCandidates::default();
         let peer_signal_rx = complete_handshake(
@@ -321,13 +349,13 @@ impl Messenger for WasmMessenger {
             peer_signal_rx,
             signaled.clone(),
         )
-        .await;
+        .await?;
 
-        HandshakeResult {
+        Ok(HandshakeResult {
             peer_id: signal_peer.id,
             data_channels,
             metadata: (peer_disconnected_rx, conn, signaled, peer_signal_rx),
-        }
+        })
     }
 
     async fn peer_loop(
@@ -456,10 +484,12 @@ async fn complete_handshake(
     signal_peer: SignalPeer,
     conn: RtcPeerConnection,
     received_candidates: Vec<String>,
-    mut data_channels_ready_fut: Pin<Box<futures::future::Fuse<impl Future<Output = ()>>>>,
+    mut data_channels_ready_fut: Pin<
+        Box<futures::future::Fuse<impl Future<Output = Result<(), HandshakeError>>>>,
+    >,
     mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
     signaled: SignaledCandidates,
-) -> UnboundedReceiver<PeerSignal> {
+) -> Result<UnboundedReceiver<PeerSignal>, HandshakeError> {
     let onicecandidate: Box<dyn FnMut(RtcPeerConnectionIceEvent)> = Box::new(
         move |event: RtcPeerConnectionIceEvent| {
             let candidate_json = match event.candidate() {
@@ -494,7 +524,8 @@ async fn complete_handshake(
     debug!("waiting for data channels to open");
     loop {
         select! {
-            _ = data_channels_ready_fut => {
+            ready = data_channels_ready_fut => {
+                ready?;
                 debug!("data channels ready");
                 break;
             }
@@ -522,7 +553,7 @@ async fn complete_handshake(
         "handshake completed, ice gathering state: {:?}",
         conn.ice_gathering_state()
     );
-    peer_signal_rx
+    Ok(peer_signal_rx)
 }
 
 async fn try_add_rtc_ice_candidate(
@@ -553,14 +584,20 @@ async fn try_add_rtc_ice_candidate(
         Some(candidate)
     };
 
-    JsFuture::from(
+    // The candidate comes from the peer: a bad one is skipped, and the ones after it still
+    // count.
+    if let Err(err) = JsFuture::from(
         connection.add_ice_candidate_with_opt_rtc_ice_candidate_init(candidate_init.as_ref()),
     )
     .await
-    .expect("failed to add ice candidate");
+    {
+        warn!("ignoring an ice candidate the browser refused: {err:?}");
+    }
 }
 
-fn create_rtc_peer_connection(ice_server_config: &RtcIceServerConfig) -> RtcPeerConnection {
+fn create_rtc_peer_connection(
+    ice_server_config: &RtcIceServerConfig,
+) -> Result<ConnectionGuard, HandshakeError> {
     #[derive(Serialize)]
     struct IceServerConfig {
         urls: Vec<String>,
@@ -579,8 +616,11 @@ fn create_rtc_peer_connection(ice_server_config: &RtcIceServerConfig) -> RtcPeer
             credential: ice_server_config.credential.clone().unwrap_or_default(),
         }]
     };
-    peer_config.set_ice_servers(&serde_wasm_bindgen::to_value(&ice_servers).unwrap());
-    let connection = RtcPeerConnection::new_with_configuration(&peer_config).unwrap();
+    let ice_servers = serde_wasm_bindgen::to_value(&ice_servers)
+        .map_err(|e| HandshakeError::new("configuring the ice servers", e))?;
+    peer_config.set_ice_servers(&ice_servers);
+    let connection = RtcPeerConnection::new_with_configuration(&peer_config)
+        .map_err(js_step("creating the peer connection"))?;
 
     let connection_1 = connection.clone();
     let oniceconnectionstatechange: Box<dyn FnMut(_)> = Box::new(move |_event: JsValue| {
@@ -596,7 +636,7 @@ fn create_rtc_peer_connection(ice_server_config: &RtcIceServerConfig) -> RtcPeer
         .set_oniceconnectionstatechange(Some(oniceconnectionstatechange.as_ref().unchecked_ref()));
     oniceconnectionstatechange.forget();
 
-    connection
+    Ok(ConnectionGuard(connection))
 }
 
 async fn wait_for_ice_gathering_complete(conn: RtcPeerConnection) {
@@ -610,7 +650,8 @@ async fn wait_for_ice_gathering_complete(conn: RtcPeerConnection) {
     let conn_clone = conn.clone();
     let onstatechange: Box<dyn FnMut(JsValue)> = Box::new(move |_| {
         if conn_clone.ice_gathering_state() == RtcIceGatheringState::Complete {
-            tx.try_send(()).unwrap();
+            // Full when the state was reported complete twice: just as good.
+            let _ = tx.try_send(());
         }
     });
 
@@ -672,9 +713,11 @@ fn create_data_channel(
         |f| channel.set_onopen(f),
         move |_: JsValue| {
             debug!("data channel open: {channel_id}");
-            channel_open
-                .try_send(())
-                .expect("failed to notify about open connection");
+            // Fails if the handshake ended (failed, timed out, cancelled) before the channel
+            // opened: a panic here would be a `RuntimeError: unreachable` in the page.
+            if let Err(e) = channel_open.try_send(()) {
+                debug!("data channel opened after handshake teardown: {e:?}");
+            }
         },
     );
 

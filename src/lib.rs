@@ -88,8 +88,9 @@ pub mod prelude {
             JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerSlot, Roster,
             RosterEntry, Session, SessionStatus,
         },
-        settings::{IceServer, P2pSettings, SettingsError},
+        settings::{IceServer, P2pSettings, PeerLimits, SettingsError},
         share_code::ShareCode,
+        transport::bridge::gate::{CutOffReason, PeerCutOff},
     };
     pub use bevy_replicon::prelude::{AppRuleExt, Replicated};
 }

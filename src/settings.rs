@@ -5,6 +5,8 @@ use core::{fmt, time::Duration};
 
 use bevy::prelude::*;
 use bevy_p2p_protocol::{api, room};
+
+pub use crate::transport::bridge::gate::PeerLimits;
 use url::Url;
 
 /// The signaling server the plugin talks to when no other URL is set.
@@ -46,6 +48,12 @@ pub struct P2pSettings {
     pub request_timeout: Duration,
     /// Bound on the wait for the first WebRTC link after joining a room.
     pub connect_timeout: Duration,
+    /// Bound on one WebRTC handshake: a peer that stalls mid-handshake (it
+    /// never answers, or its network dropped) is given up after this, and
+    /// what its connection held is released.
+    pub handshake_timeout: Duration,
+    /// What one peer may send before it is cut off.
+    pub peer_limits: PeerLimits,
     /// Base of the share link shown to players; the code is appended.
     ///
     /// `None` derives `http(s)://<signaling host>/play/` from `signaling_url`.
@@ -62,6 +70,8 @@ impl Default for P2pSettings {
             host_grace: Duration::from_secs(30),
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(20),
+            handshake_timeout: Duration::from_secs(20),
+            peer_limits: PeerLimits::default(),
             share_link_base: None,
         }
     }
@@ -89,9 +99,20 @@ impl P2pSettings {
             ("host_grace", self.host_grace),
             ("request_timeout", self.request_timeout),
             ("connect_timeout", self.connect_timeout),
+            ("handshake_timeout", self.handshake_timeout),
         ] {
             if value.is_zero() {
                 return Err(SettingsError::ZeroDuration(name));
+            }
+        }
+        let limits = &self.peer_limits;
+        for (name, value) in [
+            ("packets_per_frame", limits.packets_per_frame),
+            ("backlog", limits.backlog),
+            ("malformed_packets", limits.malformed_packets as usize),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::ZeroLimit(name));
             }
         }
         Ok(())
@@ -172,6 +193,8 @@ pub enum SettingsError {
     TickHz(f64),
     /// A timeout or grace period is zero.
     ZeroDuration(&'static str),
+    /// A limit of [`PeerLimits`] is zero.
+    ZeroLimit(&'static str),
 }
 
 impl fmt::Display for SettingsError {
@@ -188,6 +211,9 @@ impl fmt::Display for SettingsError {
             ),
             Self::TickHz(hz) => write!(f, "P2pSettings.tick_hz is {hz}; it must be above 0"),
             Self::ZeroDuration(name) => write!(f, "P2pSettings.{name} must not be zero"),
+            Self::ZeroLimit(name) => {
+                write!(f, "P2pSettings.peer_limits.{name} must not be zero")
+            }
         }
     }
 }

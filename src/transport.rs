@@ -96,6 +96,11 @@ pub trait PeerLinks: Send + Sync + 'static {
 
     /// Queues a packet for one peer.
     fn send(&mut self, to: PeerId, delivery: Delivery, packet: Bytes) -> Result<(), LinkDown>;
+
+    /// Closes the link to one peer, connected or still connecting: it sees
+    /// its link go down, and [`LinkEvent::Disconnected`] follows here. It
+    /// cannot link to these links again.
+    fn disconnect(&mut self, peer: PeerId);
 }
 
 /// The links of this app, inserted by the lobby (or a test) and removed when
@@ -125,7 +130,7 @@ pub type OpenLinks = Box<dyn Fn(&str, &crate::P2pSettings) -> Transport + Send +
 impl Default for LinkFactory {
     fn default() -> Self {
         Self(Box::new(|room_url, settings| {
-            Transport::new(WebRtcLinks::open(room_url, &settings.ice_servers))
+            Transport::new(WebRtcLinks::open(room_url, settings))
         }))
     }
 }

@@ -35,6 +35,7 @@ struct GameTicks(u64);
 #[derive(Resource, Default, Debug)]
 struct Seen {
     malformed: usize,
+    cut_offs: Vec<PeerCutOff>,
     host_lost: usize,
     host_returned: usize,
     game_ended: usize,
@@ -43,11 +44,13 @@ struct Seen {
 fn count_notifications(
     mut seen: ResMut<Seen>,
     mut malformed: MessageReader<MalformedPacketReceived>,
+    mut cut_offs: MessageReader<PeerCutOff>,
     mut lost: MessageReader<HostLost>,
     mut returned: MessageReader<HostReturned>,
     mut ended: MessageReader<GameEnded>,
 ) {
     seen.malformed += malformed.read().count();
+    seen.cut_offs.extend(cut_offs.read().copied());
     seen.host_lost += lost.read().count();
     seen.host_returned += returned.read().count();
     seen.game_ended += ended.read().count();
@@ -297,6 +300,96 @@ fn a_client_drives_only_its_own_slot_and_forged_packets_change_nothing() {
     );
     assert!(room.host.world().resource::<Session>().status == SessionStatus::Playing);
     assert_eq!(room.client(1).world().resource::<Roster>().players.len(), 3);
+}
+
+/// Sends `packets` from client `index` to the host, all in one frame.
+fn send_to_host(room: &mut MemoryRoom, index: usize, packets: impl IntoIterator<Item = Bytes>) {
+    let host_id = room.host_id();
+    let mut transport = room.client(index).world_mut().resource_mut::<Transport>();
+    for packet in packets {
+        transport
+            .send(host_id, Delivery::Reliable, packet)
+            .expect("the host link is up");
+    }
+}
+
+/// After client 0 was cut off for `reason`: the host says so, client 0 lost
+/// its host link, and client 1 plays on with the host and without client 0.
+fn assert_cut_off_alone(room: &mut MemoryRoom, reason: fn(CutOffReason) -> bool) {
+    let abuser_id = room.client_id(0);
+    room.step_until(60, |room| {
+        !room.host.world().resource::<Seen>().cut_offs.is_empty()
+            && room.host.world().resource::<Roster>().players.len() == 2
+    });
+    let cut_offs = room.host.world().resource::<Seen>().cut_offs.clone();
+    assert!(
+        matches!(cut_offs.as_slice(), [cut] if cut.peer == abuser_id && reason(cut.reason)),
+        "{cut_offs:?}"
+    );
+    assert_eq!(
+        room.host.world().resource::<Session>().status,
+        SessionStatus::Playing
+    );
+    assert_ne!(
+        status(room.client(0)),
+        SessionStatus::Playing,
+        "the abuser lost the host"
+    );
+    let bystander = room.client(1).world().resource::<Seen>();
+    assert_eq!(
+        (bystander.host_lost, bystander.game_ended),
+        (0, 0),
+        "the other player never noticed anything but the abuser leaving"
+    );
+    room.step_until(60, |room| {
+        room.clients()
+            .nth(1)
+            .is_some_and(|app| app.world().resource::<Roster>().players.len() == 2)
+    });
+    assert_eq!(status(room.client(1)), SessionStatus::Playing);
+    // And its inputs still move its player.
+    let slot = local_slot(room.client(1));
+    let before = positions(&mut room.host);
+    for _ in 0..20 {
+        set_input(room.client(1), 5, 0);
+        room.step();
+    }
+    let after = positions(&mut room.host);
+    let moved = |list: &[(u8, [f32; 2])]| list.iter().find(|(s, _)| *s == slot.0).map(|p| p.1);
+    assert_ne!(moved(&before), moved(&after));
+}
+
+#[test]
+fn a_client_that_keeps_sending_garbage_is_cut_off_and_the_others_play_on() {
+    let mut room = MemoryRoom::new(2, 11, game);
+    room.start_game();
+    let limit = P2pSettings::default().peer_limits.malformed_packets;
+    send_to_host(
+        &mut room,
+        0,
+        (0..limit).map(|n| Bytes::from(vec![0xee, n as u8])),
+    );
+    assert_cut_off_alone(&mut room, |reason| {
+        reason == CutOffReason::MalformedPackets { count: 16 }
+    });
+}
+
+#[test]
+fn a_client_that_floods_the_host_is_cut_off_and_the_others_play_on() {
+    let mut room = MemoryRoom::new(2, 12, game);
+    room.start_game();
+    let limits = P2pSettings::default().peer_limits;
+    // Well-formed pings, more in one frame than the budget and backlog hold.
+    let flood = limits.packets_per_frame + limits.backlog + 1;
+    send_to_host(
+        &mut room,
+        0,
+        (0..flood).map(|n| Bytes::from(vec![1, 0, 0, 0, n as u8])),
+    );
+    assert_cut_off_alone(
+        &mut room,
+        |reason| matches!(reason, CutOffReason::Flooding { waiting } if waiting > 8_192),
+    );
 }
 
 #[test]

@@ -5,15 +5,17 @@
 //!   becomes a [`ConnectedClient`] entity.
 //! - [`client`]: on a client the one linked peer is the host.
 //!
-//! Both read the links through one loop, `receive`: it answers pings, times
-//! pongs and drops malformed packets, and hands the backend what is left, in
-//! order. Packets are framed by [`Packet`]; replicon's `Unreliable` channels
+//! Both read the links through one loop, `receive`: it holds each peer to
+//! its budget ([`gate`]), answers pings, times pongs, drops malformed packets
+//! and cuts off the peers that send too many, and hands the backend what is
+//! left, in order. Packets are framed by [`Packet`]; replicon's `Unreliable` channels
 //! go on the unreliable data channel and the others on the reliable one,
 //! which is ordered (a superset of `Unordered`). Every linked peer is pinged
 //! twice a second: matchbox keeps no round-trip statistics, and players want
 //! to see their ping.
 
 pub mod client;
+pub mod gate;
 pub mod host;
 
 use core::time::Duration;
@@ -27,6 +29,7 @@ use super::{
     Delivery, LinkClosed, LinkEvent, PeerId, Transport,
     packet::{MalformedPacket, Packet},
 };
+use gate::{PeerCutOff, PeerGate};
 
 /// Largest replicon message sent unsplit on the unreliable channel: fits one
 /// UDP datagram after DTLS, SCTP and IP headers.
@@ -46,10 +49,25 @@ impl Plugin for TransportBridgePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<LinkedPeers>()
             .init_resource::<PingTracker>()
+            .init_resource::<PeerGate>()
             .add_message::<TransportClosed>()
             .add_message::<MalformedPacketReceived>()
+            .add_message::<PeerCutOff>()
+            .add_systems(
+                PreUpdate,
+                apply_peer_limits
+                    .before(ServerSystems::ReceivePackets)
+                    .before(ClientSystems::ReceivePackets),
+            )
             .add_message::<HostLinkChanged>()
             .add_plugins((host::HostBackendPlugin, client::ClientBackendPlugin));
+    }
+}
+
+/// Keeps the gate's limits those of the settings.
+fn apply_peer_limits(settings: Option<Res<crate::P2pSettings>>, mut gate: ResMut<PeerGate>) {
+    if let Some(settings) = settings.filter(|s| s.is_changed()) {
+        gate.set_limits(settings.peer_limits);
     }
 }
 
@@ -58,8 +76,9 @@ impl Plugin for TransportBridgePlugin {
 #[derive(Message, Clone, Debug)]
 pub struct TransportClosed(pub LinkClosed);
 
-/// Written when a peer sends bytes that are not a packet of ours. The packet
-/// is dropped; the peer stays.
+/// Written when a peer sends bytes that are not a packet of ours, or a
+/// message on a channel that does not exist. The packet is dropped; a peer
+/// that sends too many is cut off ([`PeerCutOff`]).
 #[derive(Message, Clone, Copy, Debug)]
 pub struct MalformedPacketReceived {
     /// Who sent it.
@@ -209,51 +228,97 @@ pub(crate) enum Incoming {
         channel: u8,
         message: Bytes,
     },
+    /// A peer sent a malformed packet (already dropped).
+    Malformed(PeerId),
+    /// A peer was cut off: its link is being closed; drop it as unlinked.
+    CutOff(PeerCutOff),
     /// The links are gone; nothing follows.
     Closed(LinkClosed),
 }
 
-/// The one receive loop: polls the links once, answers pings, times pongs,
-/// reports malformed packets, and returns the rest in order.
+/// The one receive loop: polls the links once, holds each peer to its
+/// budget, answers pings, times pongs, reports malformed packets (a message
+/// on a channel at or past `channels` is one), cuts off the peers the gate
+/// names, and returns the rest in order.
 pub(crate) fn receive(
     transport: &mut Transport,
     now: Duration,
+    channels: usize,
     pings: &mut PingTracker,
-    malformed: &mut MessageWriter<MalformedPacketReceived>,
+    gate: &mut PeerGate,
 ) -> Vec<Incoming> {
     let mut events = Vec::new();
     transport.poll(now, &mut events);
+    let (events, cut_offs) = gate.admit(events);
     let mut incoming = Vec::with_capacity(events.len());
+    for cut in cut_offs {
+        cut_off(transport, pings, &mut incoming, cut);
+    }
     for event in events {
-        match event {
-            LinkEvent::Connected(peer) => incoming.push(Incoming::Linked(peer)),
+        let malformed_from = match event {
+            LinkEvent::Connected(peer) => {
+                incoming.push(Incoming::Linked(peer));
+                None
+            }
             LinkEvent::Disconnected(peer) => {
                 pings.forget(peer);
                 incoming.push(Incoming::Unlinked(peer));
+                None
             }
+            LinkEvent::Received { from, .. } if gate.is_cut_off(from) => None,
             LinkEvent::Received { from, packet, .. } => match Packet::decode(packet) {
-                Ok(Packet::Replicon { channel, message }) => incoming.push(Incoming::Message {
-                    from,
-                    channel,
-                    message,
-                }),
+                Ok(Packet::Replicon { channel, message }) if usize::from(channel) < channels => {
+                    incoming.push(Incoming::Message {
+                        from,
+                        channel,
+                        message,
+                    });
+                    None
+                }
+                Ok(Packet::Replicon { channel, .. }) => {
+                    debug!("dropping a message on unknown channel {channel} from {from}");
+                    Some(from)
+                }
                 Ok(Packet::Ping(seq)) => {
                     // The peer is gone if this fails; its disconnect event follows.
                     let _ = transport.send(from, Delivery::Unreliable, Packet::Pong(seq).encode());
+                    None
                 }
-                Ok(Packet::Pong(seq)) => pings.answered(from, seq, now),
+                Ok(Packet::Pong(seq)) => {
+                    pings.answered(from, seq, now);
+                    None
+                }
                 Err(MalformedPacket) => {
                     debug!("dropping a malformed packet from {from}");
-                    malformed.write(MalformedPacketReceived { from });
+                    Some(from)
                 }
             },
             LinkEvent::Closed(reason) => {
                 incoming.push(Incoming::Closed(reason));
                 break;
             }
+        };
+        if let Some(from) = malformed_from {
+            incoming.push(Incoming::Malformed(from));
+            if let Some(cut) = gate.malformed(from) {
+                cut_off(transport, pings, &mut incoming, cut);
+            }
         }
     }
     incoming
+}
+
+/// Closes a cut-off peer's link and tells the backend to drop it.
+fn cut_off(
+    transport: &mut Transport,
+    pings: &mut PingTracker,
+    incoming: &mut Vec<Incoming>,
+    cut: PeerCutOff,
+) {
+    warn!("cutting off peer {}: {}", cut.peer, cut.reason);
+    transport.disconnect(cut.peer);
+    pings.forget(cut.peer);
+    incoming.push(Incoming::CutOff(cut));
 }
 
 /// Sends the pings due to `peers`.

@@ -35,6 +35,8 @@ struct Switchboard {
     conditions: HashMap<(PeerId, PeerId), LinkConditions>,
     /// Directed pairs that are linked (both directions are always present).
     links: HashSet<(PeerId, PeerId)>,
+    /// Pairs one side disconnected on purpose: never linked again.
+    refused: HashSet<(PeerId, PeerId)>,
     peers: HashMap<PeerId, Inbox>,
     /// Total packets and payload bytes delivered, for benchmarks.
     delivered_bytes: HashMap<PeerId, u64>,
@@ -61,6 +63,7 @@ impl MemoryNetwork {
                 conditioner: Conditioner::new(seed),
                 conditions: HashMap::new(),
                 links: HashSet::new(),
+                refused: HashSet::new(),
                 peers: HashMap::new(),
                 delivered_bytes: HashMap::new(),
             })),
@@ -81,9 +84,10 @@ impl MemoryNetwork {
     }
 
     /// Links two peers; both see [`LinkEvent::Connected`] on their next poll.
+    /// Does nothing for a pair that one side [disconnected](PeerLinks::disconnect).
     pub fn connect(&self, a: PeerId, b: PeerId) {
         let mut board = self.lock();
-        if !board.links.insert((a, b)) {
+        if board.refused.contains(&(a, b)) || !board.links.insert((a, b)) {
             return;
         }
         board.links.insert((b, a));
@@ -121,6 +125,24 @@ impl MemoryNetwork {
                 .events
                 .push(LinkEvent::Closed(LinkClosed::Failed("severed".into())));
             inbox.closed = true;
+        }
+    }
+
+    /// Closes the link between `a` and `b` (packets in flight between them
+    /// are lost); both see [`LinkEvent::Disconnected`] of the other.
+    fn disconnect(&self, a: PeerId, b: PeerId) {
+        let mut board = self.lock();
+        board.refused.extend([(a, b), (b, a)]);
+        let linked = board.links.remove(&(a, b)) | board.links.remove(&(b, a));
+        for (me, other) in [(a, b), (b, a)] {
+            if let Some(inbox) = board.peers.get_mut(&me) {
+                inbox.in_flight.retain(
+                    |_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == other),
+                );
+                if linked {
+                    inbox.events.push(LinkEvent::Disconnected(other));
+                }
+            }
         }
     }
 
@@ -245,6 +267,10 @@ impl PeerLinks for MemoryLinks {
         }
         Ok(())
     }
+
+    fn disconnect(&mut self, peer: PeerId) {
+        self.network.disconnect(self.id, peer);
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +330,26 @@ mod tests {
         net.sever(peer(1));
         assert!(matches!(poll(&mut a, 1).as_slice(), [LinkEvent::Closed(_)]));
         assert_eq!(poll(&mut b, 1), vec![LinkEvent::Disconnected(peer(1))]);
+        assert_eq!(
+            b.send(peer(1), Delivery::Reliable, Bytes::new()),
+            Err(LinkDown)
+        );
+    }
+
+    #[test]
+    fn a_disconnect_tells_both_sides_and_is_final() {
+        let net = MemoryNetwork::new(1);
+        let (mut a, mut b) = (net.join(peer(1)), net.join(peer(2)));
+        net.connect(peer(1), peer(2));
+        poll(&mut a, 0);
+        poll(&mut b, 0);
+        b.send(peer(1), Delivery::Reliable, Bytes::from_static(b"late"))
+            .unwrap();
+        a.disconnect(peer(2));
+        assert_eq!(poll(&mut a, 1), vec![LinkEvent::Disconnected(peer(2))]);
+        assert_eq!(poll(&mut b, 1), vec![LinkEvent::Disconnected(peer(1))]);
+        net.connect(peer(1), peer(2));
+        assert!(poll(&mut a, 2).is_empty());
         assert_eq!(
             b.send(peer(1), Delivery::Reliable, Bytes::new()),
             Err(LinkDown)

@@ -1,7 +1,9 @@
 //! Links over WebRTC data channels, through `matchbox_socket`.
 //!
 //! Two data channels per peer: reliable (ordered) and unreliable. The
-//! message loop runs on Bevy's IO task pool; on native targets it is wrapped
+//! message loop runs on Bevy's IO task pool. `matchbox_socket` is our fork
+//! (`matchbox_socket/` in the repository): whatever a peer signals fails
+//! that peer's handshake only. On native targets the loop is still wrapped
 //! in `catch_unwind`, because webrtc-rs can panic inside it (seen when no
 //! network interface can carry a peer connection). A panic or an error there
 //! becomes [`LinkEvent::Closed`], never a crash of the game.
@@ -18,7 +20,7 @@ use matchbox_socket::{
 };
 
 use super::{Delivery, LinkClosed, LinkDown, LinkEvent, PeerId, PeerLinks};
-use crate::settings::IceServer;
+use crate::P2pSettings;
 
 const RELIABLE: usize = 0;
 const UNRELIABLE: usize = 1;
@@ -32,10 +34,12 @@ pub struct WebRtcLinks {
 }
 
 impl WebRtcLinks {
-    /// Opens the room at `room_url` and starts the message loop.
+    /// Opens the room at `room_url` and starts the message loop, with the
+    /// settings' ICE servers and handshake timeout.
     ///
-    /// `ice_servers` may be empty: then only host candidates are gathered.
-    pub fn open(room_url: &str, ice_servers: &[IceServer]) -> Self {
+    /// The ICE servers may be empty: then only host candidates are gathered.
+    pub fn open(room_url: &str, settings: &P2pSettings) -> Self {
+        let ice_servers = &settings.ice_servers;
         let ice = RtcIceServerConfig {
             urls: ice_servers.iter().flat_map(|s| s.urls.clone()).collect(),
             username: ice_servers.iter().find_map(|s| s.username.clone()),
@@ -47,6 +51,7 @@ impl WebRtcLinks {
             // not retry for long: the lobby explains the failure.
             .reconnect_attempts(Some(2))
             .signaling_keep_alive_interval(Some(Duration::from_secs(10)))
+            .handshake_timeout(Some(settings.handshake_timeout))
             .add_channel(ChannelConfig::reliable())
             .add_channel(ChannelConfig::unreliable())
             .build();
@@ -136,6 +141,10 @@ impl PeerLinks for WebRtcLinks {
         };
         let channel = self.socket.get_channel_mut(index).map_err(|_| LinkDown)?;
         channel.try_send(packet, to).map_err(|_| LinkDown)
+    }
+
+    fn disconnect(&mut self, peer: PeerId) {
+        self.socket.disconnect(peer);
     }
 }
 

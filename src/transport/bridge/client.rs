@@ -5,6 +5,7 @@ use bevy_replicon::prelude::*;
 
 use super::{
     HostLinkChanged, Incoming, LinkedPeers, MalformedPacketReceived, PingTracker, TransportClosed,
+    gate::{PeerCutOff, PeerGate},
     ping, receive, send_message,
 };
 use crate::{role::Role, transport::Transport};
@@ -41,10 +42,12 @@ fn client_receive(
     channels: Res<RepliconChannels>,
     mut peers: ResMut<LinkedPeers>,
     mut pings: ResMut<PingTracker>,
+    mut gate: ResMut<PeerGate>,
     mut messages: ResMut<ClientMessages>,
     mut stats: ResMut<ClientStats>,
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
+    mut cut_offs: MessageWriter<PeerCutOff>,
     mut link_changes: MessageWriter<HostLinkChanged>,
     stale: Query<Entity, (With<Remote>, Without<IsResource>)>,
 ) {
@@ -59,7 +62,8 @@ fn client_receive(
         return;
     };
     let now = time.elapsed();
-    for incoming in receive(&mut transport, now, &mut pings, &mut malformed) {
+    let channel_count = channels.server_channels().len();
+    for incoming in receive(&mut transport, now, channel_count, &mut pings, &mut gate) {
         match incoming {
             Incoming::Linked(peer) => {
                 // In a star only the host links to a client; the first link wins.
@@ -81,18 +85,23 @@ fn client_receive(
                     link_changes.write(HostLinkChanged::Lost);
                 }
             }
+            Incoming::Malformed(from) => {
+                malformed.write(MalformedPacketReceived { from });
+            }
+            Incoming::CutOff(cut) => {
+                if peers.host == Some(cut.peer) {
+                    peers.host = None;
+                    link_changes.write(HostLinkChanged::Lost);
+                }
+                cut_offs.write(cut);
+            }
             Incoming::Message {
                 from,
                 channel,
                 message,
             } => {
-                if peers.host != Some(from) {
-                    continue;
-                }
-                if usize::from(channel) < channels.server_channels().len() {
+                if peers.host == Some(from) {
                     messages.insert_received(channel, message);
-                } else {
-                    malformed.write(MalformedPacketReceived { from });
                 }
             }
             Incoming::Closed(reason) => {

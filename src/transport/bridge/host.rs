@@ -7,7 +7,9 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 
 use super::{
     Incoming, LinkedPeer, LinkedPeers, LostWithHostLinks, MAX_UNRELIABLE_SIZE,
-    MalformedPacketReceived, PingTracker, TransportClosed, ping, receive, send_message,
+    MalformedPacketReceived, PingTracker, TransportClosed,
+    gate::{PeerCutOff, PeerGate},
+    ping, receive, send_message,
 };
 use crate::{
     role::Role,
@@ -46,9 +48,11 @@ fn host_receive(
     channels: Res<RepliconChannels>,
     mut peers: ResMut<LinkedPeers>,
     mut pings: ResMut<PingTracker>,
+    mut gate: ResMut<PeerGate>,
     mut messages: ResMut<ServerMessages>,
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
+    mut cut_offs: MessageWriter<PeerCutOff>,
     mut stats: Query<&mut ConnectedClientStats>,
 ) {
     if role.as_deref() != Some(&Role::Host) {
@@ -59,7 +63,8 @@ fn host_receive(
         return;
     };
     let now = time.elapsed();
-    for incoming in receive(&mut transport, now, &mut pings, &mut malformed) {
+    let channel_count = channels.client_channels().len();
+    for incoming in receive(&mut transport, now, channel_count, &mut pings, &mut gate) {
         match incoming {
             Incoming::Linked(peer) => {
                 if peers.clients.contains_key(&peer) {
@@ -83,20 +88,23 @@ fn host_receive(
                     commands.entity(client).try_despawn();
                 }
             }
+            Incoming::Malformed(from) => {
+                malformed.write(MalformedPacketReceived { from });
+            }
+            Incoming::CutOff(cut) => {
+                if let Some(client) = peers.clients.remove(&cut.peer) {
+                    commands.entity(client).try_despawn();
+                }
+                cut_offs.write(cut);
+            }
             Incoming::Message {
                 from,
                 channel,
                 message,
             } => {
                 // Only linked peers speak.
-                let Some(client) = peers.client(from) else {
-                    continue;
-                };
-                if usize::from(channel) < channels.client_channels().len() {
+                if let Some(client) = peers.client(from) {
                     messages.insert_received(client, channel, message);
-                } else {
-                    debug!("dropping a message on unknown channel {channel} from {from}");
-                    malformed.write(MalformedPacketReceived { from });
                 }
             }
             Incoming::Closed(reason) => {
@@ -154,8 +162,11 @@ fn host_send(
         );
     }
     for request in disconnects.read() {
+        // The link goes too (a refused client must not keep a peer
+        // connection to the host), after what was sent to it this frame.
         if let Ok(&LinkedPeer(peer)) = clients.get(request.client) {
             peers.clients.remove(&peer);
+            transport.disconnect(peer);
         }
         commands.entity(request.client).try_despawn();
     }

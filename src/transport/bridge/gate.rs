@@ -1,0 +1,299 @@
+//! What one peer may cost this app: a budget of packets per frame, a bound
+//! on what waits beyond it, and a limit on malformed packets.
+//!
+//! A pure state machine over link events; the bridge's receive loop feeds
+//! it each frame's events and cuts off the peers it names. Nothing a
+//! well-behaved peer sends is lost: packets over the frame's budget wait, in
+//! order, for the next frames. Only a peer whose waiting packets pass the
+//! backlog bound (a flood), or that keeps sending bytes that are not our
+//! protocol, is cut off.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use bevy::prelude::*;
+
+use super::super::{LinkEvent, PeerId};
+
+/// Limits on what one peer may send. Part of
+/// [`P2pSettings`](crate::P2pSettings).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PeerLimits {
+    /// Packets of one peer handled per frame; the rest wait for the next
+    /// frames. A client sends about two per tick, so the default (256) lets
+    /// a host catch up after a frame stall of two seconds in one frame.
+    pub packets_per_frame: usize,
+    /// Packets of one peer that may wait beyond the frame budget before it
+    /// is cut off as flooding.
+    pub backlog: usize,
+    /// Malformed packets (not our framing, or a channel that does not exist)
+    /// after which a peer is cut off. Our peers never send one, so any is a
+    /// bug or an attack; a few are let pass so a log line can say what came.
+    pub malformed_packets: u32,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        Self {
+            packets_per_frame: 256,
+            backlog: 8_192,
+            malformed_packets: 16,
+        }
+    }
+}
+
+/// Why a peer was cut off.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CutOffReason {
+    /// More packets waited than [`PeerLimits::backlog`].
+    Flooding {
+        /// How many were waiting.
+        waiting: usize,
+    },
+    /// It sent [`PeerLimits::malformed_packets`] malformed packets.
+    MalformedPackets {
+        /// How many.
+        count: u32,
+    },
+}
+
+impl core::fmt::Display for CutOffReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            CutOffReason::Flooding { waiting } => {
+                write!(
+                    f,
+                    "flooding: {waiting} packets waiting beyond the frame budget"
+                )
+            }
+            CutOffReason::MalformedPackets { count } => write!(f, "{count} malformed packets"),
+        }
+    }
+}
+
+/// Written when this app cuts a peer off (its link is closed; a client
+/// loses its seat). The game may tell its players who and why.
+#[derive(Message, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PeerCutOff {
+    /// The peer.
+    pub peer: PeerId,
+    /// Why.
+    pub reason: CutOffReason,
+}
+
+/// Per-peer budgets and counts; see the module docs.
+#[derive(Resource, Default, Debug)]
+pub struct PeerGate {
+    limits: PeerLimits,
+    /// Packets past a frame's budget, oldest first.
+    waiting: HashMap<PeerId, VecDeque<LinkEvent>>,
+    malformed: HashMap<PeerId, u32>,
+    /// Cut off, until their link reports them gone: whatever else they sent
+    /// is dropped.
+    cut: HashSet<PeerId>,
+}
+
+impl PeerGate {
+    /// A gate with these limits.
+    pub fn new(limits: PeerLimits) -> Self {
+        Self {
+            limits,
+            ..Default::default()
+        }
+    }
+
+    /// Changes the limits; counts and waiting packets stay.
+    pub fn set_limits(&mut self, limits: PeerLimits) {
+        self.limits = limits;
+    }
+
+    /// One frame: the packets that waited, then `events` in order, each
+    /// peer's packets up to its budget. Returns what to handle now and the
+    /// peers to cut off (their waiting packets are dropped).
+    pub fn admit(&mut self, events: Vec<LinkEvent>) -> (Vec<LinkEvent>, Vec<PeerCutOff>) {
+        let budget = self.limits.packets_per_frame;
+        let mut spent: HashMap<PeerId, usize> = HashMap::new();
+        let mut admitted = Vec::with_capacity(events.len());
+        for queue in self.waiting.values_mut() {
+            let take = queue.len().min(budget);
+            if let Some(LinkEvent::Received { from, .. }) = queue.front() {
+                spent.insert(*from, take);
+            }
+            admitted.extend(queue.drain(..take));
+        }
+        self.waiting.retain(|_, queue| !queue.is_empty());
+
+        for event in events {
+            match &event {
+                LinkEvent::Received { from, .. } => {
+                    let from = *from;
+                    if self.cut.contains(&from) {
+                        continue;
+                    }
+                    let used = spent.entry(from).or_default();
+                    if *used < budget && !self.waiting.contains_key(&from) {
+                        *used += 1;
+                        admitted.push(event);
+                    } else {
+                        self.waiting.entry(from).or_default().push_back(event);
+                    }
+                }
+                LinkEvent::Disconnected(peer) => {
+                    let peer = *peer;
+                    self.forget(peer);
+                    admitted.push(event);
+                }
+                LinkEvent::Connected(peer) => {
+                    // A new link of a peer: nothing of an earlier one counts.
+                    self.forget(*peer);
+                    admitted.push(event);
+                }
+                LinkEvent::Closed(_) => {
+                    *self = Self::new(self.limits);
+                    admitted.push(event);
+                }
+            }
+        }
+
+        let mut cut_offs = Vec::new();
+        let flooding: Vec<(PeerId, usize)> = self
+            .waiting
+            .iter()
+            .filter(|(_, queue)| queue.len() > self.limits.backlog)
+            .map(|(peer, queue)| (*peer, queue.len()))
+            .collect();
+        for (peer, waiting) in flooding {
+            cut_offs.push(self.cut_off(peer, CutOffReason::Flooding { waiting }));
+        }
+        (admitted, cut_offs)
+    }
+
+    /// `from` sent a malformed packet; returns the cut-off when that was one
+    /// too many.
+    pub fn malformed(&mut self, from: PeerId) -> Option<PeerCutOff> {
+        if self.cut.contains(&from) {
+            return None;
+        }
+        let count = self.malformed.entry(from).or_default();
+        *count += 1;
+        let count = *count;
+        (count >= self.limits.malformed_packets)
+            .then(|| self.cut_off(from, CutOffReason::MalformedPackets { count }))
+    }
+
+    /// Whether `peer` was cut off and its link has not reported it gone yet.
+    pub fn is_cut_off(&self, peer: PeerId) -> bool {
+        self.cut.contains(&peer)
+    }
+
+    fn cut_off(&mut self, peer: PeerId, reason: CutOffReason) -> PeerCutOff {
+        self.waiting.remove(&peer);
+        self.malformed.remove(&peer);
+        self.cut.insert(peer);
+        PeerCutOff { peer, reason }
+    }
+
+    fn forget(&mut self, peer: PeerId) {
+        self.waiting.remove(&peer);
+        self.malformed.remove(&peer);
+        self.cut.remove(&peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::{testing::peer_id as peer, transport::Delivery};
+
+    fn packet(from: PeerId, n: u8) -> LinkEvent {
+        LinkEvent::Received {
+            from,
+            delivery: Delivery::Reliable,
+            packet: Bytes::from(vec![n]),
+        }
+    }
+
+    fn limits(packets_per_frame: usize, backlog: usize) -> PeerLimits {
+        PeerLimits {
+            packets_per_frame,
+            backlog,
+            malformed_packets: 3,
+        }
+    }
+
+    #[test]
+    fn packets_over_the_budget_wait_in_order_and_lose_nothing() {
+        let mut gate = PeerGate::new(limits(2, 10));
+        let (a, b) = (peer(1), peer(2));
+        let frame = vec![
+            packet(a, 1),
+            packet(a, 2),
+            packet(b, 1),
+            packet(a, 3),
+            packet(a, 4),
+        ];
+        let (now, cut) = gate.admit(frame);
+        assert!(cut.is_empty());
+        assert_eq!(now, vec![packet(a, 1), packet(a, 2), packet(b, 1)]);
+        // Next frame: what waited first, then new packets behind it.
+        let (now, _) = gate.admit(vec![packet(a, 5), packet(b, 2)]);
+        assert_eq!(now, vec![packet(a, 3), packet(a, 4), packet(b, 2)]);
+        let (now, _) = gate.admit(vec![]);
+        assert_eq!(now, vec![packet(a, 5)]);
+        assert!(gate.admit(vec![]).0.is_empty());
+    }
+
+    #[test]
+    fn a_flood_is_cut_off_and_the_others_go_on() {
+        let mut gate = PeerGate::new(limits(2, 5));
+        let (flooder, friend) = (peer(1), peer(2));
+        let mut frame: Vec<LinkEvent> = (0..8).map(|n| packet(flooder, n)).collect();
+        frame.push(packet(friend, 0));
+        let (now, cut) = gate.admit(frame);
+        assert_eq!(
+            cut,
+            vec![PeerCutOff {
+                peer: flooder,
+                reason: CutOffReason::Flooding { waiting: 6 }
+            }]
+        );
+        assert_eq!(now.len(), 3);
+        // Whatever it sends until its link is down is dropped.
+        let (now, cut) = gate.admit(vec![packet(flooder, 9), packet(friend, 1)]);
+        assert_eq!((now, cut), (vec![packet(friend, 1)], vec![]));
+        assert!(gate.is_cut_off(flooder));
+        gate.admit(vec![LinkEvent::Disconnected(flooder)]);
+        assert!(!gate.is_cut_off(flooder));
+    }
+
+    #[test]
+    fn malformed_packets_up_to_the_limit_cut_a_peer_off_once() {
+        let mut gate = PeerGate::new(limits(2, 5));
+        let a = peer(1);
+        assert_eq!(gate.malformed(a), None);
+        assert_eq!(gate.malformed(a), None);
+        assert_eq!(
+            gate.malformed(a),
+            Some(PeerCutOff {
+                peer: a,
+                reason: CutOffReason::MalformedPackets { count: 3 }
+            })
+        );
+        assert_eq!(gate.malformed(a), None);
+        // A new link starts with a clean count.
+        gate.admit(vec![LinkEvent::Connected(a)]);
+        assert_eq!(gate.malformed(a), None);
+    }
+
+    #[test]
+    fn a_peer_that_leaves_takes_its_waiting_packets_along() {
+        let mut gate = PeerGate::new(limits(1, 5));
+        let a = peer(1);
+        gate.admit(vec![packet(a, 1), packet(a, 2), packet(a, 3)]);
+        let (now, _) = gate.admit(vec![LinkEvent::Disconnected(a)]);
+        // One waiting packet went through before the disconnect was seen.
+        assert_eq!(now, vec![packet(a, 2), LinkEvent::Disconnected(a)]);
+        assert!(gate.admit(vec![]).0.is_empty());
+    }
+}

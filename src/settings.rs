@@ -107,6 +107,7 @@ impl P2pSettings {
         }
         let limits = &self.peer_limits;
         for (name, value) in [
+            ("packets_per_second", limits.packets_per_second as usize),
             ("packets_per_frame", limits.packets_per_frame),
             ("backlog", limits.backlog),
             ("malformed_packets", limits.malformed_packets as usize),

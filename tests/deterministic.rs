@@ -379,17 +379,19 @@ fn a_client_that_floods_the_host_is_cut_off_and_the_others_play_on() {
     let mut room = MemoryRoom::new(2, 12, game);
     room.start_game();
     let limits = P2pSettings::default().peer_limits;
-    // Well-formed pings, more in one frame than the budget and backlog hold.
-    let flood = limits.packets_per_frame + limits.backlog + 1;
+    // Well-formed pings, more in one frame than one second's allowance.
+    let flood = limits.packets_per_second as usize * 2;
     send_to_host(
         &mut room,
         0,
         (0..flood).map(|n| Bytes::from(vec![1, 0, 0, 0, n as u8])),
     );
-    assert_cut_off_alone(
-        &mut room,
-        |reason| matches!(reason, CutOffReason::Flooding { waiting } if waiting > 8_192),
-    );
+    assert_cut_off_alone(&mut room, |reason| {
+        reason
+            == CutOffReason::Flooding {
+                packets_per_second: 2_000,
+            }
+    });
 }
 
 #[test]

@@ -249,7 +249,7 @@ pub(crate) fn receive(
 ) -> Vec<Incoming> {
     let mut events = Vec::new();
     transport.poll(now, &mut events);
-    let (events, cut_offs) = gate.admit(events);
+    let (events, cut_offs) = gate.admit(now, events);
     let mut incoming = Vec::with_capacity(events.len());
     for cut in cut_offs {
         cut_off(transport, pings, &mut incoming, cut);

@@ -1,13 +1,18 @@
-//! What one peer may cost this app: a budget of packets per frame, a bound
-//! on what waits beyond it, and a limit on malformed packets.
+//! What one peer may cost this app: a rate of packets per second, a budget
+//! of packets per frame, a bound on what waits beyond it, and a limit on
+//! malformed packets.
 //!
-//! A pure state machine over link events; the bridge's receive loop feeds
-//! it each frame's events and cuts off the peers it names. Nothing a
-//! well-behaved peer sends is lost: packets over the frame's budget wait, in
-//! order, for the next frames. Only a peer whose waiting packets pass the
-//! backlog bound (a flood), or that keeps sending bytes that are not our
-//! protocol, is cut off.
+//! A pure state machine over link events and the app's real time; the
+//! bridge's receive loop feeds it each frame's events and cuts off the peers
+//! it names. Nothing a well-behaved peer sends is lost: packets over the
+//! frame's budget wait, in order, for the next frames. The rate is a token
+//! bucket refilled by real time, and a stalled frame (a hidden browser tab)
+//! refills it for the whole stall, so the burst that arrives after a stall
+//! is not taken for a flood. Only a peer that sends faster than the rate, or
+//! whose waiting packets pass the backlog bound, or that keeps sending bytes
+//! that are not our protocol, is cut off.
 
+use core::time::Duration;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use bevy::prelude::*;
@@ -18,12 +23,18 @@ use super::super::{LinkEvent, PeerId};
 /// [`P2pSettings`](crate::P2pSettings).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct PeerLimits {
+    /// Packets per second one peer may send, sustained; as many again may
+    /// come in a burst. A client sends about 130 a second at 60 Hz (inputs,
+    /// acknowledgements, pings); a host, one or more updates per tick.
+    pub packets_per_second: u32,
     /// Packets of one peer handled per frame; the rest wait for the next
     /// frames. A client sends about two per tick, so the default (256) lets
     /// a host catch up after a frame stall of two seconds in one frame.
     pub packets_per_frame: usize,
     /// Packets of one peer that may wait beyond the frame budget before it
-    /// is cut off as flooding.
+    /// is cut off: the bound on what a peer can make this app hold. The
+    /// default (32,768) is four minutes of a client's packets, all arriving
+    /// at once after a frame stall that long (a hidden browser tab).
     pub backlog: usize,
     /// Malformed packets (not our framing, or a channel that does not exist)
     /// after which a peer is cut off. Our peers never send one, so any is a
@@ -34,8 +45,9 @@ pub struct PeerLimits {
 impl Default for PeerLimits {
     fn default() -> Self {
         Self {
+            packets_per_second: 2_000,
             packets_per_frame: 256,
-            backlog: 8_192,
+            backlog: 32_768,
             malformed_packets: 16,
         }
     }
@@ -44,8 +56,13 @@ impl Default for PeerLimits {
 /// Why a peer was cut off.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum CutOffReason {
-    /// More packets waited than [`PeerLimits::backlog`].
+    /// It sent faster than [`PeerLimits::packets_per_second`].
     Flooding {
+        /// The rate it went over.
+        packets_per_second: u32,
+    },
+    /// More packets waited than [`PeerLimits::backlog`].
+    Backlog {
         /// How many were waiting.
         waiting: usize,
     },
@@ -59,11 +76,14 @@ pub enum CutOffReason {
 impl core::fmt::Display for CutOffReason {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            CutOffReason::Flooding { waiting } => {
+            CutOffReason::Flooding { packets_per_second } => {
                 write!(
                     f,
-                    "flooding: {waiting} packets waiting beyond the frame budget"
+                    "flooding: more than {packets_per_second} packets a second"
                 )
+            }
+            CutOffReason::Backlog { waiting } => {
+                write!(f, "{waiting} packets waiting beyond the frame budget")
             }
             CutOffReason::MalformedPackets { count } => write!(f, "{count} malformed packets"),
         }
@@ -86,6 +106,8 @@ pub struct PeerGate {
     limits: PeerLimits,
     /// Packets past a frame's budget, oldest first.
     waiting: HashMap<PeerId, VecDeque<LinkEvent>>,
+    /// Each sending peer's token bucket: tokens left, and when last refilled.
+    rate: HashMap<PeerId, (f64, Duration)>,
     malformed: HashMap<PeerId, u32>,
     /// Cut off, until their link reports them gone: whatever else they sent
     /// is dropped.
@@ -106,11 +128,16 @@ impl PeerGate {
         self.limits = limits;
     }
 
-    /// One frame: the packets that waited, then `events` in order, each
-    /// peer's packets up to its budget. Returns what to handle now and the
-    /// peers to cut off (their waiting packets are dropped).
-    pub fn admit(&mut self, events: Vec<LinkEvent>) -> (Vec<LinkEvent>, Vec<PeerCutOff>) {
+    /// One frame at real time `now`: the packets that waited, then `events`
+    /// in order, each peer's packets up to its budget. Returns what to handle
+    /// now and the peers to cut off (their waiting packets are dropped).
+    pub fn admit(
+        &mut self,
+        now: Duration,
+        events: Vec<LinkEvent>,
+    ) -> (Vec<LinkEvent>, Vec<PeerCutOff>) {
         let budget = self.limits.packets_per_frame;
+        let mut too_fast = Vec::new();
         let mut spent: HashMap<PeerId, usize> = HashMap::new();
         let mut admitted = Vec::with_capacity(events.len());
         for queue in self.waiting.values_mut() {
@@ -126,7 +153,11 @@ impl PeerGate {
             match &event {
                 LinkEvent::Received { from, .. } => {
                     let from = *from;
-                    if self.cut.contains(&from) {
+                    if self.cut.contains(&from) || too_fast.contains(&from) {
+                        continue;
+                    }
+                    if !self.take_token(from, now) {
+                        too_fast.push(from);
                         continue;
                     }
                     let used = spent.entry(from).or_default();
@@ -154,7 +185,11 @@ impl PeerGate {
             }
         }
 
-        let mut cut_offs = Vec::new();
+        let packets_per_second = self.limits.packets_per_second;
+        let mut cut_offs: Vec<PeerCutOff> = too_fast
+            .into_iter()
+            .map(|peer| self.cut_off(peer, CutOffReason::Flooding { packets_per_second }))
+            .collect();
         let flooding: Vec<(PeerId, usize)> = self
             .waiting
             .iter()
@@ -162,7 +197,7 @@ impl PeerGate {
             .map(|(peer, queue)| (*peer, queue.len()))
             .collect();
         for (peer, waiting) in flooding {
-            cut_offs.push(self.cut_off(peer, CutOffReason::Flooding { waiting }));
+            cut_offs.push(self.cut_off(peer, CutOffReason::Backlog { waiting }));
         }
         (admitted, cut_offs)
     }
@@ -185,8 +220,25 @@ impl PeerGate {
         self.cut.contains(&peer)
     }
 
+    /// Spends one of `from`'s tokens; false when it has none left. The
+    /// bucket refills at the rate for the time since it was last touched,
+    /// up to one second's worth, or up to the whole time for a longer gap.
+    fn take_token(&mut self, from: PeerId, now: Duration) -> bool {
+        let rate = f64::from(self.limits.packets_per_second);
+        let (tokens, at) = self.rate.entry(from).or_insert((rate, now));
+        let elapsed = now.saturating_sub(*at).as_secs_f64();
+        if elapsed > 0.0 {
+            let refill = rate * elapsed;
+            *tokens = (*tokens + refill).min(rate.max(refill));
+            *at = now;
+        }
+        *tokens -= 1.0;
+        *tokens >= 0.0
+    }
+
     fn cut_off(&mut self, peer: PeerId, reason: CutOffReason) -> PeerCutOff {
         self.waiting.remove(&peer);
+        self.rate.remove(&peer);
         self.malformed.remove(&peer);
         self.cut.insert(peer);
         PeerCutOff { peer, reason }
@@ -194,6 +246,7 @@ impl PeerGate {
 
     fn forget(&mut self, peer: PeerId) {
         self.waiting.remove(&peer);
+        self.rate.remove(&peer);
         self.malformed.remove(&peer);
         self.cut.remove(&peer);
     }
@@ -216,11 +269,14 @@ mod tests {
 
     fn limits(packets_per_frame: usize, backlog: usize) -> PeerLimits {
         PeerLimits {
+            packets_per_second: 1_000,
             packets_per_frame,
             backlog,
             malformed_packets: 3,
         }
     }
+
+    const T0: Duration = Duration::ZERO;
 
     #[test]
     fn packets_over_the_budget_wait_in_order_and_lose_nothing() {
@@ -233,38 +289,85 @@ mod tests {
             packet(a, 3),
             packet(a, 4),
         ];
-        let (now, cut) = gate.admit(frame);
+        let (now, cut) = gate.admit(T0, frame);
         assert!(cut.is_empty());
         assert_eq!(now, vec![packet(a, 1), packet(a, 2), packet(b, 1)]);
         // Next frame: what waited first, then new packets behind it.
-        let (now, _) = gate.admit(vec![packet(a, 5), packet(b, 2)]);
+        let (now, _) = gate.admit(T0, vec![packet(a, 5), packet(b, 2)]);
         assert_eq!(now, vec![packet(a, 3), packet(a, 4), packet(b, 2)]);
-        let (now, _) = gate.admit(vec![]);
+        let (now, _) = gate.admit(T0, vec![]);
         assert_eq!(now, vec![packet(a, 5)]);
-        assert!(gate.admit(vec![]).0.is_empty());
+        assert!(gate.admit(T0, vec![]).0.is_empty());
     }
 
     #[test]
-    fn a_flood_is_cut_off_and_the_others_go_on() {
+    fn a_backlog_past_its_bound_is_cut_off_and_the_others_go_on() {
         let mut gate = PeerGate::new(limits(2, 5));
         let (flooder, friend) = (peer(1), peer(2));
         let mut frame: Vec<LinkEvent> = (0..8).map(|n| packet(flooder, n)).collect();
         frame.push(packet(friend, 0));
-        let (now, cut) = gate.admit(frame);
+        let (now, cut) = gate.admit(T0, frame);
         assert_eq!(
             cut,
             vec![PeerCutOff {
                 peer: flooder,
-                reason: CutOffReason::Flooding { waiting: 6 }
+                reason: CutOffReason::Backlog { waiting: 6 }
             }]
         );
         assert_eq!(now.len(), 3);
         // Whatever it sends until its link is down is dropped.
-        let (now, cut) = gate.admit(vec![packet(flooder, 9), packet(friend, 1)]);
+        let (now, cut) = gate.admit(T0, vec![packet(flooder, 9), packet(friend, 1)]);
         assert_eq!((now, cut), (vec![packet(friend, 1)], vec![]));
         assert!(gate.is_cut_off(flooder));
-        gate.admit(vec![LinkEvent::Disconnected(flooder)]);
+        gate.admit(T0, vec![LinkEvent::Disconnected(flooder)]);
         assert!(!gate.is_cut_off(flooder));
+    }
+
+    #[test]
+    fn a_peer_faster_than_the_rate_is_cut_off_but_a_burst_after_a_stall_is_not() {
+        let mut gate = PeerGate::new(PeerLimits {
+            packets_per_second: 100,
+            packets_per_frame: 1_000,
+            backlog: 10_000,
+            malformed_packets: 3,
+        });
+        let (fast, slow) = (peer(1), peer(2));
+        let ms = Duration::from_millis;
+        // 100 a second for 3 s, in 10 ms frames: never cut.
+        for frame in 0..300u64 {
+            let (now, cut) = gate.admit(ms(frame * 10), vec![packet(slow, 0)]);
+            assert_eq!((now.len(), cut.len()), (1, 0), "frame {frame}");
+        }
+        // After a 60 s stall, 60 s of packets arrive in one frame: fine.
+        let burst: Vec<LinkEvent> = (0..6_000).map(|_| packet(slow, 1)).collect();
+        let (now, cut) = gate.admit(ms(63_000), burst);
+        assert_eq!((now.len(), cut.len()), (1_000, 0));
+        // 200 a second from the first frame on: cut once the burst allowance
+        // (one second's worth) is spent, about one second in.
+        let mut cut_at = None;
+        for frame in 0..300u64 {
+            let (_, cut) = gate.admit(
+                ms(70_000 + frame * 10),
+                vec![packet(fast, 0), packet(fast, 1)],
+            );
+            if !cut.is_empty() {
+                assert_eq!(
+                    cut,
+                    vec![PeerCutOff {
+                        peer: fast,
+                        reason: CutOffReason::Flooding {
+                            packets_per_second: 100
+                        }
+                    }]
+                );
+                cut_at = Some(frame);
+                break;
+            }
+        }
+        assert!(
+            cut_at.is_some_and(|f| (95..=105).contains(&f)),
+            "{cut_at:?}"
+        );
     }
 
     #[test]
@@ -282,7 +385,7 @@ mod tests {
         );
         assert_eq!(gate.malformed(a), None);
         // A new link starts with a clean count.
-        gate.admit(vec![LinkEvent::Connected(a)]);
+        gate.admit(T0, vec![LinkEvent::Connected(a)]);
         assert_eq!(gate.malformed(a), None);
     }
 
@@ -290,10 +393,10 @@ mod tests {
     fn a_peer_that_leaves_takes_its_waiting_packets_along() {
         let mut gate = PeerGate::new(limits(1, 5));
         let a = peer(1);
-        gate.admit(vec![packet(a, 1), packet(a, 2), packet(a, 3)]);
-        let (now, _) = gate.admit(vec![LinkEvent::Disconnected(a)]);
+        gate.admit(T0, vec![packet(a, 1), packet(a, 2), packet(a, 3)]);
+        let (now, _) = gate.admit(T0, vec![LinkEvent::Disconnected(a)]);
         // One waiting packet went through before the disconnect was seen.
         assert_eq!(now, vec![packet(a, 2), LinkEvent::Disconnected(a)]);
-        assert!(gate.admit(vec![]).0.is_empty());
+        assert!(gate.admit(T0, vec![]).0.is_empty());
     }
 }

@@ -65,10 +65,25 @@ impl Plugin for TransportBridgePlugin {
 }
 
 /// Keeps the gate's limits those of the settings.
-fn apply_peer_limits(settings: Option<Res<crate::P2pSettings>>, mut gate: ResMut<PeerGate>) {
-    if let Some(settings) = settings.filter(|s| s.is_changed()) {
-        gate.set_limits(settings.peer_limits);
+///
+/// A client takes no rate limit from its host: the host's updates are the
+/// game, a large world splits them into many packets a tick, and a host cut
+/// off is a game over. Malformed packets, the frame budget and the backlog
+/// still count.
+fn apply_peer_limits(
+    settings: Option<Res<crate::P2pSettings>>,
+    role: Option<Res<crate::role::Role>>,
+    mut gate: ResMut<PeerGate>,
+) {
+    let role_changed = role.as_ref().is_some_and(|r| r.is_changed());
+    let Some(settings) = settings.filter(|s| s.is_changed() || role_changed) else {
+        return;
+    };
+    let mut limits = settings.peer_limits;
+    if role.as_deref() == Some(&crate::role::Role::Client) {
+        limits.packets_per_second = u32::MAX;
     }
+    gate.set_limits(limits);
 }
 
 /// Written when the app's links close for a reason other than leaving. The

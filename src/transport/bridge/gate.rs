@@ -109,8 +109,8 @@ pub struct PeerGate {
     /// Each sending peer's token bucket: tokens left, and when last refilled.
     rate: HashMap<PeerId, (f64, Duration)>,
     malformed: HashMap<PeerId, u32>,
-    /// Cut off, until their link reports them gone: whatever else they sent
-    /// is dropped.
+    /// Cut off, until they link again (the WebRTC links never let a peer
+    /// they disconnected link again): whatever else they sent is dropped.
     cut: HashSet<PeerId>,
 }
 
@@ -169,8 +169,14 @@ impl PeerGate {
                     }
                 }
                 LinkEvent::Disconnected(peer) => {
+                    // A cut-off peer stays cut off: packets it sent before
+                    // its link closed may still trail behind this event.
                     let peer = *peer;
+                    let was_cut = self.cut.contains(&peer);
                     self.forget(peer);
+                    if was_cut {
+                        self.cut.insert(peer);
+                    }
                     admitted.push(event);
                 }
                 LinkEvent::Connected(peer) => {
@@ -215,7 +221,7 @@ impl PeerGate {
             .then(|| self.cut_off(from, CutOffReason::MalformedPackets { count }))
     }
 
-    /// Whether `peer` was cut off and its link has not reported it gone yet.
+    /// Whether `peer` was cut off (and has not linked again since).
     pub fn is_cut_off(&self, peer: PeerId) -> bool {
         self.cut.contains(&peer)
     }
@@ -319,7 +325,14 @@ mod tests {
         let (now, cut) = gate.admit(T0, vec![packet(flooder, 9), packet(friend, 1)]);
         assert_eq!((now, cut), (vec![packet(friend, 1)], vec![]));
         assert!(gate.is_cut_off(flooder));
-        gate.admit(T0, vec![LinkEvent::Disconnected(flooder)]);
+        // Nor what trails behind its disconnect.
+        let (now, _) = gate.admit(
+            T0,
+            vec![LinkEvent::Disconnected(flooder), packet(flooder, 10)],
+        );
+        assert_eq!(now, vec![LinkEvent::Disconnected(flooder)]);
+        assert!(gate.is_cut_off(flooder));
+        gate.admit(T0, vec![LinkEvent::Connected(flooder)]);
         assert!(!gate.is_cut_off(flooder));
     }
 

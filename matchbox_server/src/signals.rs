@@ -132,4 +132,51 @@ mod tests {
             Err(Refusal::TooLarge)
         );
     }
+
+    /// What a peer's websocket text goes through: matchbox's request parser,
+    /// then this wall. Nothing panics, and what passes is a signal of the
+    /// right kind for its direction, within the cap.
+    #[test]
+    fn fuzz_requests_through_the_parser_and_the_wall() {
+        use axum::extract::ws::Message;
+        use bevy_p2p_protocol::fuzz;
+        use matchbox_protocol::PeerRequest;
+        use matchbox_signaling::common_logic::parse_request;
+
+        let seeds: [&[u8]; 4] = [
+            br#"{"Signal":{"receiver":"67e55044-10b1-426f-9247-bb680e5fe0c8","data":{"Answer":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}}"#,
+            br#"{"Signal":{"receiver":"67e55044-10b1-426f-9247-bb680e5fe0c8","data":{"IceCandidate":"{\"candidate\":\"candidate:1 1 udp 2 10.0.0.1 5000 typ host\",\"sdpMid\":\"0\"}"}}}"#,
+            br#"{"Signal":{"receiver":"67e55044-10b1-426f-9247-bb680e5fe0c8","data":{"Offer":"v=0"}}}"#,
+            br#""KeepAlive""#,
+        ];
+        let (mut signals, mut passed) = (0, 0);
+        fuzz::run("server_signals", 200_000, &seeds, |bytes| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            let Ok(PeerRequest::Signal { data, .. }) =
+                parse_request(Ok(Message::Text(text.into())))
+            else {
+                return;
+            };
+            signals += 1;
+            for direction in [Direction::HostToClient, Direction::ClientToHost] {
+                if check(&data, direction, CAP).is_ok() {
+                    passed += 1;
+                    let (kind, payload) = data
+                        .as_object()
+                        .and_then(|o| o.iter().next())
+                        .expect("a passed signal is an object with one field");
+                    assert!(payload.as_str().is_some_and(|p| p.len() <= CAP));
+                    assert!(match direction {
+                        Direction::HostToClient => kind == "Offer" || kind == "IceCandidate",
+                        Direction::ClientToHost => kind == "Answer" || kind == "IceCandidate",
+                    });
+                }
+            }
+        });
+        println!("server_signals: parsed_signals={signals} passed={passed}");
+        assert!(
+            signals > 0 && passed > 0,
+            "the cases reach the wall: {signals} / {passed}"
+        );
+    }
 }

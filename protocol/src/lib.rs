@@ -11,6 +11,8 @@
 
 pub mod api;
 pub mod code;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod room;
 
 pub use api::{ApiError, CreateRoom, CreatedRoom, ErrorCode, RoomInfo, RoomState};

@@ -110,6 +110,7 @@ impl P2pSettings {
             ("packets_per_second", limits.packets_per_second as usize),
             ("packets_per_frame", limits.packets_per_frame),
             ("backlog", limits.backlog),
+            ("backlog_bytes", limits.backlog_bytes),
             ("malformed_packets", limits.malformed_packets as usize),
         ] {
             if value == 0 {

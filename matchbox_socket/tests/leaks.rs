@@ -36,9 +36,16 @@ fn peers_leaving_mid_handshake_leave_no_sockets_behind() {
         host.wait_for_state(id, matchbox_socket::PeerState::Disconnected);
     }
 
+    // Closing a connection is a task on webrtc-rs's runtime: give it time.
+    // Within 10 % of the baseline, as the hostile tier asks (on a loaded
+    // machine one run in several ended a descriptor above it; 50 leaked
+    // handshakes would be 100 or more).
+    let within = |now: usize| now * 10 <= baseline * 11;
     let start = Instant::now();
     let mut now = open_fds();
-    while now > baseline && start.elapsed() < PATIENCE {
+    while !(now <= baseline || (within(now) && start.elapsed() > Duration::from_secs(5)))
+        && start.elapsed() < PATIENCE
+    {
         thread::sleep(Duration::from_millis(50));
         now = open_fds();
     }
@@ -48,7 +55,7 @@ fn peers_leaving_mid_handshake_leave_no_sockets_behind() {
         "a handshake opens sockets: peak {peak}, baseline {baseline}"
     );
     assert!(
-        now <= baseline,
+        within(now),
         "fds: {baseline} before 50 cut handshakes, {now} after"
     );
     host.assert_link(&mut friend);

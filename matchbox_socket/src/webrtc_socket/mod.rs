@@ -197,6 +197,21 @@ async fn bounded_handshake<T>(
         Some(timeout) => Either::Left(Delay::new(timeout)),
         None => Either::Right(std::future::pending()),
     };
+    // webrtc-rs may still panic on what a peer sent: natively, that fails
+    // this handshake like any other error (in wasm a panic aborts anyway).
+    #[cfg(not(target_arch = "wasm32"))]
+    let handshake = std::panic::AssertUnwindSafe(handshake)
+        .catch_unwind()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|panic| {
+                let why = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                Err(HandshakeError::new("webrtc-rs panicked", why))
+            })
+        });
     let handshake = pin!(Abortable::new(handshake, cancel));
     let outcome = match futures::future::select(handshake, pin!(deadline)).await {
         Either::Left((Ok(Ok(connected)), _)) => Ok(connected),
@@ -330,9 +345,15 @@ async fn message_loop<M: Messenger>(
                                 };
                             },
                             PeerEvent::NewPeer(peer_uuid) => {
+                                // A server that introduces a peer twice gets the
+                                // first introduction's connection, not a second one.
+                                if peers.cancels.contains_key(&peer_uuid) || data_channels.contains_key(&peer_uuid) {
+                                    warn!("ignoring a second introduction of peer {peer_uuid}");
+                                    continue;
+                                }
+                                peers.ended.remove(&peer_uuid);
                                 let (signal_tx, signal_rx) = futures_channel::mpsc::unbounded();
                                 let (cancel, registration) = AbortHandle::new_pair();
-                                peers.cancel(peer_uuid);
                                 peers.signals.insert(peer_uuid, signal_tx);
                                 peers.cancels.insert(peer_uuid, cancel);
                                 let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone());

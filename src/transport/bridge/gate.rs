@@ -36,6 +36,10 @@ pub struct PeerLimits {
     /// default (32,768) is four minutes of a client's packets, all arriving
     /// at once after a frame stall that long (a hidden browser tab).
     pub backlog: usize,
+    /// Bytes of one peer's waiting packets before it is cut off: the
+    /// backlog's bound in memory. The default (16 MiB) holds four minutes of
+    /// a host's updates.
+    pub backlog_bytes: usize,
     /// Malformed packets (not our framing, or a channel that does not exist)
     /// after which a peer is cut off. Our peers never send one, so any is a
     /// bug or an attack; a few are let pass so a log line can say what came.
@@ -48,6 +52,7 @@ impl Default for PeerLimits {
             packets_per_second: 2_000,
             packets_per_frame: 256,
             backlog: 32_768,
+            backlog_bytes: 16 << 20,
             malformed_packets: 16,
         }
     }
@@ -61,10 +66,13 @@ pub enum CutOffReason {
         /// The rate it went over.
         packets_per_second: u32,
     },
-    /// More packets waited than [`PeerLimits::backlog`].
+    /// More packets waited than [`PeerLimits::backlog`], or more bytes
+    /// than [`PeerLimits::backlog_bytes`].
     Backlog {
         /// How many were waiting.
         waiting: usize,
+        /// Their bytes.
+        bytes: usize,
     },
     /// It sent [`PeerLimits::malformed_packets`] malformed packets.
     MalformedPackets {
@@ -82,8 +90,11 @@ impl core::fmt::Display for CutOffReason {
                     "flooding: more than {packets_per_second} packets a second"
                 )
             }
-            CutOffReason::Backlog { waiting } => {
-                write!(f, "{waiting} packets waiting beyond the frame budget")
+            CutOffReason::Backlog { waiting, bytes } => {
+                write!(
+                    f,
+                    "{waiting} packets ({bytes} bytes) waiting beyond the frame budget"
+                )
             }
             CutOffReason::MalformedPackets { count } => write!(f, "{count} malformed packets"),
         }
@@ -108,6 +119,10 @@ pub struct PeerGate {
     waiting: HashMap<PeerId, VecDeque<LinkEvent>>,
     /// Each sending peer's token bucket: tokens left, and when last refilled.
     rate: HashMap<PeerId, (f64, Duration)>,
+    /// When the last frame was admitted, and how long before it the one
+    /// before was: a frame stall's length, which the buckets may refill for.
+    last_frame: Option<Duration>,
+    frame_gap: Duration,
     malformed: HashMap<PeerId, u32>,
     /// Cut off, until they link again (the WebRTC links never let a peer
     /// they disconnected link again): whatever else they sent is dropped.
@@ -138,6 +153,10 @@ impl PeerGate {
     ) -> (Vec<LinkEvent>, Vec<PeerCutOff>) {
         let budget = self.limits.packets_per_frame;
         let mut too_fast = Vec::new();
+        self.frame_gap = self
+            .last_frame
+            .map_or(Duration::ZERO, |last| now.saturating_sub(last));
+        self.last_frame = Some(now);
         let mut spent: HashMap<PeerId, usize> = HashMap::new();
         let mut admitted = Vec::with_capacity(events.len());
         for queue in self.waiting.values_mut() {
@@ -196,14 +215,17 @@ impl PeerGate {
             .into_iter()
             .map(|peer| self.cut_off(peer, CutOffReason::Flooding { packets_per_second }))
             .collect();
-        let flooding: Vec<(PeerId, usize)> = self
+        let limits = self.limits;
+        let over: Vec<(PeerId, usize, usize)> = self
             .waiting
             .iter()
-            .filter(|(_, queue)| queue.len() > self.limits.backlog)
-            .map(|(peer, queue)| (*peer, queue.len()))
+            .map(|(peer, queue)| (*peer, queue.len(), queued_bytes(queue)))
+            .filter(|(_, waiting, bytes)| {
+                *waiting > limits.backlog || *bytes > limits.backlog_bytes
+            })
             .collect();
-        for (peer, waiting) in flooding {
-            cut_offs.push(self.cut_off(peer, CutOffReason::Backlog { waiting }));
+        for (peer, waiting, bytes) in over {
+            cut_offs.push(self.cut_off(peer, CutOffReason::Backlog { waiting, bytes }));
         }
         (admitted, cut_offs)
     }
@@ -228,14 +250,16 @@ impl PeerGate {
 
     /// Spends one of `from`'s tokens; false when it has none left. The
     /// bucket refills at the rate for the time since it was last touched,
-    /// up to one second's worth, or up to the whole time for a longer gap.
+    /// up to one second's worth, or up to the length of this frame's stall
+    /// when the app's frames stalled longer (a peer that merely kept quiet
+    /// earns no more than a second's burst).
     fn take_token(&mut self, from: PeerId, now: Duration) -> bool {
         let rate = f64::from(self.limits.packets_per_second);
+        let cap = rate.max(rate * self.frame_gap.as_secs_f64());
         let (tokens, at) = self.rate.entry(from).or_insert((rate, now));
         let elapsed = now.saturating_sub(*at).as_secs_f64();
         if elapsed > 0.0 {
-            let refill = rate * elapsed;
-            *tokens = (*tokens + refill).min(rate.max(refill));
+            *tokens = (*tokens + rate * elapsed).min(cap);
             *at = now;
         }
         *tokens -= 1.0;
@@ -258,6 +282,17 @@ impl PeerGate {
     }
 }
 
+/// The payload bytes of waiting packets.
+fn queued_bytes(queue: &VecDeque<LinkEvent>) -> usize {
+    queue
+        .iter()
+        .map(|event| match event {
+            LinkEvent::Received { packet, .. } => packet.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -278,6 +313,7 @@ mod tests {
             packets_per_second: 1_000,
             packets_per_frame,
             backlog,
+            backlog_bytes: 1 << 20,
             malformed_packets: 3,
         }
     }
@@ -317,7 +353,10 @@ mod tests {
             cut,
             vec![PeerCutOff {
                 peer: flooder,
-                reason: CutOffReason::Backlog { waiting: 6 }
+                reason: CutOffReason::Backlog {
+                    waiting: 6,
+                    bytes: 6
+                }
             }]
         );
         assert_eq!(now.len(), 3);
@@ -342,6 +381,7 @@ mod tests {
             packets_per_second: 100,
             packets_per_frame: 1_000,
             backlog: 10_000,
+            backlog_bytes: 1 << 20,
             malformed_packets: 3,
         });
         let (fast, slow) = (peer(1), peer(2));
@@ -380,6 +420,43 @@ mod tests {
         assert!(
             cut_at.is_some_and(|f| (95..=105).contains(&f)),
             "{cut_at:?}"
+        );
+
+        // A peer that kept quiet for a minute while the frames ran earns one
+        // second's burst, not a minute's.
+        let quiet = peer(3);
+        gate.admit(ms(80_000), vec![packet(quiet, 0)]);
+        for frame in 1..6_000u64 {
+            gate.admit(ms(80_000 + frame * 10), vec![]);
+        }
+        let burst: Vec<LinkEvent> = (0..150).map(|_| packet(quiet, 1)).collect();
+        let (_, cut) = gate.admit(ms(140_000), burst);
+        assert_eq!(cut.len(), 1, "150 at once against 100 a second");
+    }
+
+    #[test]
+    fn a_backlog_past_its_bytes_is_cut_off() {
+        let mut gate = PeerGate::new(PeerLimits {
+            backlog_bytes: 1_000,
+            ..limits(1, 100)
+        });
+        let big = LinkEvent::Received {
+            from: peer(1),
+            delivery: Delivery::Reliable,
+            packet: Bytes::from(vec![0; 600]),
+        };
+        // One goes through; two wait, 1,200 bytes against 1,000.
+        let (now, cut) = gate.admit(T0, vec![big.clone(), big.clone(), big]);
+        assert_eq!(now.len(), 1);
+        assert_eq!(
+            cut,
+            vec![PeerCutOff {
+                peer: peer(1),
+                reason: CutOffReason::Backlog {
+                    waiting: 2,
+                    bytes: 1_200
+                }
+            }]
         );
     }
 

@@ -162,8 +162,9 @@ fn host_send(
         );
     }
     for request in disconnects.read() {
-        // The link goes too (a refused client must not keep a peer
-        // connection to the host), after what was sent to it this frame.
+        // The link goes too: a refused client must not keep a peer
+        // connection to the host. (What was queued for it this frame may not
+        // reach it: replicon's disconnect is immediate too.)
         if let Ok(&LinkedPeer(peer)) = clients.get(request.client) {
             peers.clients.remove(&peer);
             transport.disconnect(peer);

@@ -14,12 +14,16 @@ use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 
 #[path = "support/arena.rs"]
 mod arena;
+#[path = "support/members.rs"]
+mod members;
 #[path = "support/sealed.rs"]
 mod sealed;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
 use arena::ArenaProcess;
+use matchbox_socket::PeerSignal;
+use members::{RawMember, answer_then_send_bogus_candidates};
 use sealed::{sealed, wait};
 use webdriver::{Browser, Chromedriver};
 
@@ -384,4 +388,130 @@ impl Screenshot {
             _ => Shade::Other,
         }
     }
+}
+
+/// Console lines that mean the page's wasm died.
+fn is_panic(line: &str) -> bool {
+    ["panicked", "RuntimeError", "unreachable"]
+        .iter()
+        .any(|sign| line.contains(sign))
+}
+
+#[test]
+fn a_browser_host_shrugs_off_hostile_members() {
+    if !sealed("a_browser_host_shrugs_off_hostile_members") {
+        return;
+    }
+    let server = server();
+    let base = format!("http://{}", server.local_addr());
+    let driver = Chromedriver::start();
+    let host = Browser::open(&driver, &profile("hostile-host"));
+    host.goto(&format!("{base}/?host&start&ice=none"));
+    wait(Duration::from_secs(240), "the page hosts", || {
+        code_in(&host.title()).is_some()
+    });
+    let code = code_in(&host.title()).expect("a code").to_string();
+    // The real player: the arena program, native, its player scripted.
+    let mut player = ArenaProcess::start([
+        "--join".to_string(),
+        code.clone(),
+        "--bot".into(),
+        "--no-stun".into(),
+        "--server".into(),
+        format!("ws://{}", server.local_addr()),
+    ]);
+    wait(Duration::from_secs(60), "two players, playing", || {
+        player.poll();
+        host.title().contains("players=2")
+            && player
+                .lines()
+                .iter()
+                .any(|l| l.starts_with("status: Playing"))
+    });
+    let before_attacks = host.console();
+    let room_url = format!("ws://{}/{code}", server.local_addr());
+
+    for answer in [
+        "garbage",
+        "",
+        "v=0\r\nnonsense",
+        "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\n",
+    ] {
+        let mut member = RawMember::join(&room_url);
+        let page = member.offer();
+        member.send(page, PeerSignal::Answer(answer.into()));
+        std::thread::sleep(Duration::from_millis(500));
+        member.leave();
+    }
+    // A valid answer, then bogus candidates: the page's handshake goes on
+    // past them, and the member links.
+    let linked = answer_then_send_bogus_candidates(
+        &room_url,
+        &[
+            "not json",
+            r#"{"candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0}"#,
+            r#"{"candidate":"candidate:1 1 udp 1 999.1.1.1 70000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
+            r#"{"candidate":"","sdpMid":"nope","sdpMLineIndex":9}"#,
+        ],
+        Duration::from_secs(2),
+    );
+    assert!(linked, "the member with a valid answer linked to the page");
+
+    // The page keeps its player and keeps drawing it as it moves.
+    wait(
+        Duration::from_secs(30),
+        "the page back to two players",
+        || host.title().contains("players=2"),
+    );
+    let first = host.screenshot_png();
+    std::thread::sleep(Duration::from_secs(2));
+    let second = host.screenshot_png();
+    assert_ne!(first, second, "the page still draws the moving player");
+    host.screenshot(&artifacts().join("browser-host-after-attacks.png"));
+    player.poll();
+    let statuses: Vec<&String> = player
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("status: "))
+        .collect();
+    assert!(
+        statuses.iter().all(|l| {
+            [
+                "status: Idle",
+                "status: Connecting",
+                "status: InLobby",
+                "status: Playing",
+            ]
+            .iter()
+            .any(|ok| l.starts_with(ok))
+        }),
+        "the native player saw nothing but playing: {statuses:?}"
+    );
+    let console: Vec<String> = before_attacks.into_iter().chain(host.console()).collect();
+    let panics: Vec<&String> = console.iter().filter(|l| is_panic(l)).collect();
+    assert!(panics.is_empty(), "the page's console: {panics:?}");
+    // The bad answers reached the page's WebRTC stack and failed there.
+    let failed: Vec<&String> = console
+        .iter()
+        .filter(|l| l.contains("handshake with peer") && l.contains("failed"))
+        .collect();
+    for line in &failed {
+        println!("console: {line}");
+    }
+    assert!(
+        failed.len() >= 4,
+        "each bad answer failed a handshake: {failed:?}"
+    );
+    // And the bogus candidates reached the browser, which refused them.
+    assert!(
+        console
+            .iter()
+            .any(|l| l.contains("ignoring an ice candidate the browser refused")),
+        "the bogus candidates were refused and skipped"
+    );
+    println!(
+        "browser host under attack: {} console lines, none a panic; statuses {statuses:?}",
+        console.len()
+    );
+    host.close();
 }

@@ -18,12 +18,14 @@ use bevy_p2p_multiplayer::{
 };
 use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 use bytes::Bytes;
-use matchbox_socket::{PeerEvent, PeerRequest, PeerSignal};
+use matchbox_socket::PeerSignal;
 use serde::{Deserialize, Serialize};
-use tungstenite::{Message, stream::MaybeTlsStream};
 
+#[path = "support/members.rs"]
+mod members;
 #[path = "support/sealed.rs"]
 mod support;
+use members::RawMember;
 use support::sealed;
 
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
@@ -178,57 +180,6 @@ fn rss_kib() -> u64 {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS in /proc/self/status")
-}
-
-/// A member of the room that speaks matchbox's signaling protocol by hand.
-struct RawMember {
-    socket: tungstenite::WebSocket<MaybeTlsStream<std::net::TcpStream>>,
-}
-
-impl RawMember {
-    fn join(room_url: &str) -> Self {
-        let (mut socket, _) = tungstenite::connect(room_url).expect("the server admits a member");
-        if let MaybeTlsStream::Plain(stream) = socket.get_mut() {
-            // Every read is bounded.
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .expect("a timeout");
-        }
-        Self { socket }
-    }
-
-    /// Waits for the host's offer; returns the host's peer id.
-    fn offer(&mut self) -> matchbox_socket::PeerId {
-        loop {
-            let message = self.socket.read().expect("the host offers within 10 s");
-            let Message::Text(text) = message else {
-                continue;
-            };
-            if let Ok(PeerEvent::Signal {
-                sender,
-                data: PeerSignal::Offer(_),
-            }) = serde_json::from_str::<PeerEvent>(&text)
-            {
-                return sender;
-            }
-        }
-    }
-
-    fn send(&mut self, to: matchbox_socket::PeerId, signal: PeerSignal) {
-        let request = PeerRequest::Signal {
-            receiver: to,
-            data: signal,
-        };
-        let text = serde_json::to_string(&request).expect("a request serializes");
-        self.socket
-            .send(Message::text(text))
-            .expect("the server takes the signal");
-    }
-
-    fn leave(mut self) {
-        let _ = self.socket.close(None);
-        let _ = self.socket.flush();
-    }
 }
 
 /// A member that links to the host over real WebRTC, then sends `packets`.

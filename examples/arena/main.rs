@@ -123,6 +123,9 @@ pub fn arena_app(options: Options, settings: P2pSettings) -> App {
             render::ArenaRenderPlugin,
         ))
         .insert_resource(ClearColor(Color::srgb(0.05, 0.05, 0.07)));
+        if options.start {
+            app.add_systems(Update, start_when_hosting);
+        }
     }
     app.add_plugins(game::ArenaGamePlugin);
 
@@ -242,8 +245,9 @@ fn report_players(
     changed.clear();
 }
 
-/// A headless host has nobody to press Start: its game runs at once and
-/// players join it as it goes.
+/// A headless host has nobody to press Start, and `--start` (or the page's
+/// `start`) asks for none: the game runs at once and players join it as it
+/// goes.
 fn start_when_hosting(
     session: Res<Session>,
     role: Option<Res<Role>>,

@@ -8,6 +8,9 @@ pub struct Options {
     pub headless: bool,
     /// Host a game at once.
     pub host: bool,
+    /// Start the hosted game at once, without waiting in the lobby: players
+    /// join it as it goes (always so for a headless host).
+    pub start: bool,
     /// Join this code at once.
     pub join: Option<String>,
     /// Scripted players to add: in-process clients that join this host's
@@ -37,6 +40,7 @@ USAGE: cargo run --example arena -- [OPTIONS]
 
   (no option)        open the window with the lobby
   --host             host a game at once
+  --start            start the hosted game at once (players join as it goes)
   --join CODE        join a game at once
   --headless         no window (a dedicated host, a test client)
   --bots N           add N scripted players to the game this app hosts
@@ -61,6 +65,7 @@ impl Options {
             match arg.as_str() {
                 "--headless" => options.headless = true,
                 "--host" => options.host = true,
+                "--start" => options.start = true,
                 "--bot" => options.bot = true,
                 "--no-stun" => options.no_stun = true,
                 "--report-players" => options.report_players = true,
@@ -95,7 +100,7 @@ impl Options {
     }
 
     /// Reads the browser page's URL: `/play/{CODE}` joins, `?host` hosts,
-    /// `ice=none` uses no STUN server.
+    /// `start` starts the hosted game at once, `ice=none` uses no STUN server.
     pub fn from_url(path: &str, query: &str) -> Self {
         let params: Vec<&str> = query.trim_start_matches('?').split('&').collect();
         let join = path
@@ -105,6 +110,7 @@ impl Options {
             .filter(|code| !code.is_empty());
         Options {
             host: join.is_none() && params.contains(&"host"),
+            start: params.contains(&"start"),
             join,
             no_stun: params.contains(&"ice=none"),
             ..Default::default()
@@ -142,6 +148,9 @@ mod tests {
             Some("ABC234")
         );
         assert!(Options::from_url("/", "?host").host);
+        let started = Options::from_url("/", "?host&start&ice=none");
+        assert!(started.host && started.start && started.no_stun);
+        assert!(parse(&["--host", "--start"]).unwrap().start);
         assert!(Options::from_url("/play/ABC234", "?ice=none").no_stun);
         assert_eq!(Options::from_url("/", ""), Options::default());
     }

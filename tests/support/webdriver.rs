@@ -128,7 +128,9 @@ impl Browser {
         let body = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
-                "goog:chromeOptions": { "binary": binary, "args": args }
+                "goog:chromeOptions": { "binary": binary, "args": args },
+                // The page's console, for `console`.
+                "goog:loggingPrefs": { "browser": "ALL" }
             }}
         });
         let answer = request("POST", &format!("{}/session", driver.base), Some(body))
@@ -223,6 +225,25 @@ impl Browser {
     pub fn screenshot(&self, path: &Path) {
         std::fs::write(path, self.screenshot_png()).expect("the screenshot is written");
         println!("screenshot: {}", path.display());
+    }
+
+    /// The page's console messages since the last call (chromedriver's log
+    /// endpoint), each as `LEVEL message`.
+    #[allow(dead_code, reason = "not every browser test reads the console")]
+    pub fn console(&self) -> Vec<String> {
+        let log = self.call("POST", "/se/log", Some(json!({ "type": "browser" })));
+        log["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|entry| {
+                format!(
+                    "{} {}",
+                    entry["level"].as_str().unwrap_or("?"),
+                    entry["message"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
     }
 
     /// Closes the browser.

@@ -14,12 +14,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, RoomInfo,
-    api::{HEALTH, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
+    api::{HEALTH, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
 };
+use matchbox_protocol::PeerId;
 use std::{path::Path as FsPath, time::Instant};
 use tower::ServiceExt;
 use tower_http::{
@@ -43,6 +44,7 @@ pub(crate) fn routes(hub: Hub) -> Router {
         .route(ROOMS, post(create_room))
         .route(ROOM_ROUTE, get(room_info))
         .route(START_ROUTE, post(start_game))
+        .route(PEER_ROUTE, delete(remove_peer))
         .layer(CorsLayer::permissive())
         .with_state(hub);
     api.route(HEALTH, get(|| async { "ok" }))
@@ -152,6 +154,32 @@ async fn start_game(
         .and_then(bearer_token)
         .map(str::to_owned);
     match hub.rooms(|rooms| rooms.start(&code, token.as_deref())) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(error) => error_response(error),
+    }
+}
+
+/// `DELETE /api/rooms/{code}/peers/{peer}` with `Authorization: Bearer
+/// <host_token>`: the host removes a client (its websocket is closed with
+/// `1008 removed_by_host`, which frees its seat). `204` also when the peer
+/// is not in the room.
+async fn remove_peer(
+    State(hub): State<Hub>,
+    Path((code, peer)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(bearer_token)
+        .map(str::to_owned);
+    // matchbox writes peer ids as UUIDs; anything else names no peer, which
+    // is not in the room either (the nil id never is), after the token check.
+    let peer = serde_json::from_value::<PeerId>(serde_json::Value::String(peer))
+        .or_else(|_| serde_json::from_str::<PeerId>("\"00000000-0000-0000-0000-000000000000\""));
+    let Ok(peer) = peer else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    match hub.remove_client(&code, token.as_deref(), peer) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(error),
     }

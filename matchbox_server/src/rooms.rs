@@ -71,6 +71,8 @@ pub(crate) enum Effect<P> {
     },
     /// Close this peer's websocket: its room is gone.
     Close(P),
+    /// Close this client's websocket: its host removed it.
+    Remove(P),
 }
 
 /// The host seat's three states.
@@ -220,6 +222,27 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             info!(code, players = room.players(), "game started");
         }
         Ok(())
+    }
+
+    /// The host (`host_token`) removes `peer` from its room: its websocket
+    /// is to be closed, which frees its seat. Nothing to do for a peer that
+    /// is not a client of this room.
+    pub(crate) fn remove_client(
+        &mut self,
+        code: &str,
+        host_token: Option<&str>,
+        peer: P,
+    ) -> Result<Vec<Effect<P>>, ErrorCode> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
+        if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
+            return Err(ErrorCode::BadHostToken);
+        }
+        if !room.clients.contains(&peer) {
+            return Ok(Vec::new());
+        }
+        info!(code, %peer, "client removed by its host");
+        Ok(vec![Effect::Remove(peer)])
     }
 
     /// Holds a seat for a websocket about to open: the host seat when a token
@@ -556,6 +579,41 @@ mod tests {
             registry.create(now, Some(0), || Ok("CCCCCC".to_owned()), TOKEN.into()),
             Err(ErrorCode::BadRequest)
         );
+    }
+
+    #[test]
+    fn only_the_host_removes_and_only_its_own_clients() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 2, now);
+        let other = registry
+            .create(now, None, || Ok("XYZ789".to_owned()), "f".repeat(32))
+            .expect("room")
+            .code;
+        seat(&mut registry, &other, Some(&"f".repeat(32)), 8, now);
+        seat(&mut registry, &other, None, 9, now);
+        assert_eq!(
+            registry.remove_client(&code, None, 2),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.remove_client(&code, Some(&"f".repeat(32)), 2),
+            Err(ErrorCode::BadHostToken)
+        );
+        // Not the host itself, not another room's client.
+        assert_eq!(registry.remove_client(&code, Some(TOKEN), 1), Ok(vec![]));
+        assert_eq!(registry.remove_client(&code, Some(TOKEN), 9), Ok(vec![]));
+        assert_eq!(
+            registry.remove_client(&code, Some(TOKEN), 2),
+            Ok(vec![Effect::Remove(2)])
+        );
+        // Its websocket closes; leaving frees the seat and tells the host.
+        assert_eq!(
+            registry.leave(2, now),
+            vec![Effect::Left { to: 1, peer: 2 }]
+        );
+        assert_eq!(registry.info(&code).map(|i| i.players), Ok(1));
     }
 
     #[test]

@@ -168,6 +168,19 @@ impl Hub {
         hub.send(to, JsonPeerEvent::Signal { sender: from, data });
     }
 
+    /// The host behind `host_token` removes `peer` from room `code`.
+    pub(crate) fn remove_client(
+        &self,
+        code: &str,
+        host_token: Option<&str>,
+        peer: PeerId,
+    ) -> Result<(), ErrorCode> {
+        let mut hub = self.lock();
+        let effects = hub.registry.remove_client(code, host_token, peer)?;
+        hub.apply(effects);
+        Ok(())
+    }
+
     /// Signals dropped by the content rules since the server started.
     pub(crate) fn dropped_signals(&self) -> u64 {
         self.lock().dropped_signals
@@ -206,6 +219,20 @@ impl HubInner {
         }
     }
 
+    /// Closes `peer`'s websocket and ends its state machine, which then
+    /// frees its seat (if its room still has one).
+    fn close(&mut self, peer: PeerId, code: u16, reason: &'static str) {
+        if let Some(mut link) = self.links.remove(&peer) {
+            let _ = link.sender.send(Ok(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            }))));
+            if let Some(kick) = link.kick.take() {
+                let _ = kick.send(());
+            }
+        }
+    }
+
     fn apply(&mut self, effects: Vec<Effect<PeerId>>) {
         for effect in effects {
             match effect {
@@ -213,17 +240,8 @@ impl HubInner {
                     self.send(host, JsonPeerEvent::NewPeer(client))
                 }
                 Effect::Left { to, peer } => self.send(to, JsonPeerEvent::PeerLeft(peer)),
-                Effect::Close(peer) => {
-                    if let Some(mut link) = self.links.remove(&peer) {
-                        let _ = link.sender.send(Ok(Message::Close(Some(CloseFrame {
-                            code: close_code::NORMAL,
-                            reason: "room_closed".into(),
-                        }))));
-                        if let Some(kick) = link.kick.take() {
-                            let _ = kick.send(());
-                        }
-                    }
-                }
+                Effect::Close(peer) => self.close(peer, close_code::NORMAL, "room_closed"),
+                Effect::Remove(peer) => self.close(peer, close_code::POLICY, "removed_by_host"),
             }
         }
     }

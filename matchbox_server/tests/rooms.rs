@@ -380,6 +380,50 @@ async fn the_room_closes_when_the_grace_ends() {
 }
 
 #[tokio::test]
+async fn the_host_removes_a_client_and_its_seat_is_free_again() {
+    let server = start(ServerConfig {
+        capacity: 2,
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let client = connect(addr, &room.code, None).await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(client.id));
+    assert_eq!(
+        try_connect(addr, &room.code, None).await.err().map(|e| e.0),
+        Some(409),
+        "the room is full"
+    );
+    let path = bevy_p2p_protocol::api::peer_path(&room.code, &client.id.to_string());
+    let wrong = http(addr, "DELETE", &path, &[("Authorization", "Bearer 1234")]).await;
+    assert_eq!(
+        (wrong.status, wrong.json()),
+        (403, json!({"error": "bad_host_token"}))
+    );
+    assert_eq!(http(addr, "DELETE", &path, &[]).await.status, 403);
+    let bearer = format!("Bearer {}", room.host_token);
+    // An id that is no client of the room: nothing to do.
+    let nobody = bevy_p2p_protocol::api::peer_path(&room.code, "not-a-peer");
+    assert_eq!(
+        http(addr, "DELETE", &nobody, &[("Authorization", &bearer)])
+            .await
+            .status,
+        204
+    );
+    let removed = http(addr, "DELETE", &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(removed.status, 204);
+    let client_id = client.id;
+    client.expect_closed().await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::PeerLeft(client_id));
+    assert_eq!(room_info(addr, &room.code).await.1["players"], json!(1));
+    // The seat is free: another client gets it.
+    let next = connect(addr, &room.code, None).await;
+    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(next.id));
+}
+
+#[tokio::test]
 async fn start_needs_the_host_token_and_host_away_wins() {
     let server = start(ServerConfig {
         host_grace: Duration::from_secs(5),

@@ -28,6 +28,12 @@ pub const HEALTH: &str = "/healthz";
 /// The share link's page, as an axum route pattern: `/play/{code}`.
 pub const PLAY_ROUTE: &str = "/play/{code}";
 
+/// A client of a room, for its host to remove:
+/// `DELETE /api/rooms/{code}/peers/{peer}` with
+/// `Authorization: Bearer <host_token>`; `204` whether or not the peer was
+/// there (it is not, afterwards).
+pub const PEER_ROUTE: &str = "/api/rooms/{code}/peers/{peer}";
+
 /// The query parameter that carries the host token on the host's websocket.
 pub const HOST_TOKEN_PARAM: &str = "host_token";
 
@@ -39,6 +45,11 @@ pub fn room_path(code: &str) -> String {
 /// The path the host posts to when it starts the game.
 pub fn start_path(code: &str) -> String {
     format!("{ROOMS}/{code}/start")
+}
+
+/// The path of one client of a room (its peer id, as matchbox writes it).
+pub fn peer_path(code: &str, peer: &str) -> String {
+    format!("{ROOMS}/{code}/peers/{peer}")
 }
 
 /// The share link's path for a room: `/play/{code}`.

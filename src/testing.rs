@@ -95,6 +95,8 @@ struct ApiState {
     capacity: Option<usize>,
     /// Clients linked to the room now.
     clients: usize,
+    /// Clients the host asked the server to remove, in order.
+    removed: Vec<PeerId>,
 }
 
 impl RoomCalls for MemoryRoomApi {
@@ -123,6 +125,23 @@ impl RoomCalls for MemoryRoomApi {
     }
 
     fn start_room(&self, _settings: &P2pSettings, _code: &ShareCode, _host_token: &str) {}
+
+    fn remove_client(
+        &self,
+        _settings: &P2pSettings,
+        _code: &ShareCode,
+        _host_token: &str,
+        peer: PeerId,
+    ) {
+        lock(&self.state).removed.push(peer);
+    }
+}
+
+impl MemoryRoomApi {
+    /// The clients the host asked the server to remove, in order.
+    pub fn removed(&self) -> Vec<PeerId> {
+        lock(&self.state).removed.clone()
+    }
 }
 
 impl MemoryRoom {
@@ -206,6 +225,11 @@ impl MemoryRoom {
             .write_message(LobbyRequest::Join(code.to_owned()));
         self.clients.push((id, app));
         self.clients.len() - 1
+    }
+
+    /// The room API the apps share: what the host asked of the server.
+    pub fn api(&self) -> &MemoryRoomApi {
+        &self.api
     }
 
     /// The host's current peer id.

@@ -330,6 +330,11 @@ fn assert_cut_off_alone(room: &mut MemoryRoom, reason: fn(CutOffReason) -> bool)
         room.host.world().resource::<Session>().status,
         SessionStatus::Playing
     );
+    assert_eq!(
+        room.api().removed(),
+        vec![abuser_id],
+        "the host asked the server to free the abuser's seat"
+    );
     assert_ne!(
         status(room.client(0)),
         SessionStatus::Playing,

@@ -217,6 +217,34 @@ fn webrtc_member(room: &mut Room, room_url: &str, packets: impl Iterator<Item = 
             cut
         },
     );
+    // Its seat on the server is freed too, while its signaling socket would
+    // still hold it: the host asked the server to remove it.
+    let (addr, code) = room_of(room_url);
+    room.run_until(Duration::from_secs(10), "the server frees its seat", |_| {
+        players_on_server(&addr, &code) == Some(3)
+    });
+    drop(links);
+}
+
+/// The server address and the code of a room's websocket URL.
+fn room_of(room_url: &str) -> (String, String) {
+    let rest = room_url.trim_start_matches("ws://");
+    let (addr, code) = rest.split_once('/').expect("ws://addr/code");
+    (addr.to_string(), code.to_string())
+}
+
+/// `players` in `GET /api/rooms/{code}`, over a plain HTTP/1.1 request.
+fn players_on_server(addr: &str, code: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request =
+        format!("GET /api/rooms/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let body = answer.split_once("\r\n\r\n")?.1;
+    serde_json::from_str::<serde_json::Value>(body).ok()?["players"].as_u64()
 }
 
 #[test]

@@ -12,7 +12,9 @@ use bevy::prelude::*;
 use bevy_p2p_protocol::{ApiError, CreateRoom, ErrorCode, api};
 use serde::de::DeserializeOwned;
 
-use crate::{session::JoinFailure, settings::P2pSettings, share_code::ShareCode};
+use crate::{
+    session::JoinFailure, settings::P2pSettings, share_code::ShareCode, transport::PeerId,
+};
 
 pub use bevy_p2p_protocol::{CreatedRoom, RoomInfo};
 
@@ -26,6 +28,15 @@ pub trait RoomCalls: Send + Sync + 'static {
     /// Tells the server the host started the game (only the room's listed
     /// state depends on it: nobody waits for the answer).
     fn start_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str);
+    /// Asks the server to remove a client from the host's room, freeing its
+    /// seat (nobody waits for the answer).
+    fn remove_client(
+        &self,
+        settings: &P2pSettings,
+        code: &ShareCode,
+        host_token: &str,
+        peer: PeerId,
+    );
 }
 
 /// The room API the session driver uses: [`HttpRoomApi`] unless a test or a
@@ -104,6 +115,23 @@ impl RoomCalls for HttpRoomApi {
             .with_header("Authorization", format!("Bearer {host_token}"))
             .with_timeout(Some(settings.request_timeout));
         ehttp::fetch(request, |_| {});
+    }
+
+    fn remove_client(
+        &self,
+        settings: &P2pSettings,
+        code: &ShareCode,
+        host_token: &str,
+        peer: PeerId,
+    ) {
+        let path = api::peer_path(code.as_str(), &peer.to_string());
+        let request = ehttp::Request::delete(&format!("{}{path}", settings.http_base()))
+            .with_header("Authorization", format!("Bearer {host_token}"))
+            .with_timeout(Some(settings.request_timeout));
+        ehttp::fetch(request, move |result| match result {
+            Ok(response) if response.ok => {}
+            other => warn!("the server did not remove client {peer}: {other:?}"),
+        });
     }
 }
 

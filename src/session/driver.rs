@@ -5,7 +5,10 @@
 //! (through the [`LinkFactory`]), calls the [`RoomApi`], or writes
 //! [`Session::status`]. Everything it decides comes from the machine.
 
-use bevy::{ecs::resource::IsResource, prelude::*};
+use bevy::{
+    ecs::{message::MessageCursor, resource::IsResource},
+    prelude::*,
+};
 use bevy_replicon::prelude::Remote;
 
 use super::{
@@ -18,7 +21,7 @@ use crate::{
     settings::P2pSettings,
     transport::{
         LinkClosed, LinkFactory, Transport,
-        bridge::{HostLinkChanged, TransportClosed},
+        bridge::{HostLinkChanged, TransportClosed, gate::PeerCutOff},
     },
 };
 
@@ -44,6 +47,8 @@ pub(crate) struct SessionDriver {
     links_open: bool,
     /// The room's phase as last reported to the machine.
     phase_seen: Option<GamePhase>,
+    /// Where this driver is in the cut-off messages (games read them too).
+    cut_offs: MessageCursor<PeerCutOff>,
 }
 
 impl SessionDriver {
@@ -55,6 +60,7 @@ impl SessionDriver {
             id_reported: false,
             links_open: false,
             phase_seen: None,
+            cut_offs: MessageCursor::default(),
         }
     }
 }
@@ -124,6 +130,15 @@ pub(crate) fn drive_session(world: &mut World) {
         driver.phase_seen = phase;
         events.extend(phase.map(SessionEvent::PhaseChanged));
     }
+    world.resource_scope(|world, mut driver: Mut<SessionDriver>| {
+        let messages = world.resource::<Messages<PeerCutOff>>();
+        events.extend(
+            driver
+                .cut_offs
+                .read(messages)
+                .map(|cut| SessionEvent::ClientCutOff(cut.peer)),
+        );
+    });
     events.push(SessionEvent::Tick);
     for event in events {
         feed(world, event);
@@ -187,6 +202,17 @@ fn apply(world: &mut World, effect: SessionEffect) {
             info!("looking up room {code}");
             let reply = world.resource::<RoomApi>().get_room(&settings, &code);
             world.resource_mut::<SessionDriver>().checking = Some(reply);
+        }
+        SessionEffect::RemoveClient {
+            code,
+            host_token,
+            peer,
+        } => {
+            let settings = settings();
+            info!("asking the server to remove client {peer} from room {code}");
+            world
+                .resource::<RoomApi>()
+                .remove_client(&settings, &code, &host_token, peer);
         }
         SessionEffect::MarkStarted { code, host_token } => {
             let settings = settings();

@@ -27,6 +27,7 @@
 //! | explaining refusal | `Tick` past the request timeout | idle | `Leave`, `JoinFailed(ServerUnreachable)` |
 //! | host | `Start`, in the lobby | host | `SetPhase(Playing)`, `MarkStarted`, status `Playing` |
 //! | host | `LinksClosed` | host reconnecting | `CloseLinks`, status `Reconnecting`, first try after 500 ms |
+//! | host or host reconnecting, with a token | `ClientCutOff(peer)` | same | `RemoveClient` |
 //! | host reconnecting | `Tick`, a try due | host reconnecting | `OpenLinks(token)`, next try in 2 s |
 //! | host reconnecting | `LinksClosed` | host reconnecting | `CloseLinks` |
 //! | host reconnecting | `LocalIdAssigned` | host | status of the phase, `HostReturned` |
@@ -50,7 +51,7 @@ use core::time::Duration;
 use bevy_p2p_protocol::{CreatedRoom, RoomInfo};
 
 use super::{EndReason, GamePhase, JoinFailure, SessionStatus};
-use crate::{lobby::LobbyRequest, role::Role, share_code::ShareCode};
+use crate::{lobby::LobbyRequest, role::Role, share_code::ShareCode, transport::PeerId};
 
 /// How often a host that lost its links tries to take its seat back.
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(2);
@@ -101,6 +102,9 @@ pub enum SessionEvent {
     LocalIdAssigned,
     /// The room's phase, as replicated (clients) or set (host).
     PhaseChanged(GamePhase),
+    /// The host cut a client off (or refused it): its seat in the room
+    /// should go too.
+    ClientCutOff(PeerId),
     /// Time passed; `now` is given to [`SessionMachine::on`].
     Tick,
 }
@@ -146,6 +150,16 @@ pub enum SessionEffect {
     /// The game is over: links closed, role dropped, what this app no longer
     /// owns despawned; the code stays until [`SessionEffect::Leave`].
     EndGame(EndReason),
+    /// Ask the server to remove a client from the host's room (its seat is
+    /// freed; nobody waits for the answer).
+    RemoveClient {
+        /// The room.
+        code: ShareCode,
+        /// The host's token.
+        host_token: String,
+        /// The client.
+        peer: PeerId,
+    },
     /// Back to idle: links closed, role dropped, code and link forgotten.
     Leave,
     /// Tell the game the host is gone ([`HostLost`](super::HostLost)).
@@ -562,6 +576,21 @@ impl SessionMachine {
                 }
                 state
             }
+            (
+                state @ (State::Host { .. } | State::HostReconnecting { .. }),
+                SessionEvent::ClientCutOff(peer),
+            ) => {
+                if let State::Host { room } | State::HostReconnecting { room, .. } = &state
+                    && let Some(token) = &room.token
+                {
+                    out.push(SessionEffect::RemoveClient {
+                        code: room.code.clone(),
+                        host_token: token.clone(),
+                        peer,
+                    });
+                }
+                state
+            }
             (state, _) => state,
         };
     }
@@ -672,6 +701,26 @@ mod tests {
         m.on(secs(0), SessionEvent::RoomChecked(Ok(info(2))));
         m.on(secs(0), SessionEvent::HostLinkUp);
         m
+    }
+
+    #[test]
+    fn a_host_has_the_server_remove_a_client_it_cut_off() {
+        let peer = crate::testing::peer_id(7);
+        let mut m = hosting();
+        assert_eq!(
+            m.on(secs(1), SessionEvent::ClientCutOff(peer)),
+            vec![SessionEffect::RemoveClient {
+                code: code(),
+                host_token: created().host_token,
+                peer
+            }]
+        );
+        // A client has no room to remove anyone from.
+        assert!(
+            joined()
+                .on(secs(1), SessionEvent::ClientCutOff(peer))
+                .is_empty()
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ use super::{PlayerJoined, PlayerLeft, Session};
 use crate::{
     role::Role,
     settings::P2pSettings,
-    transport::bridge::{LinkedPeer, LostWithHostLinks},
+    transport::bridge::{
+        LinkedPeer, LostWithHostLinks,
+        gate::{CutOffReason, PeerCutOff},
+    },
 };
 
 pub(super) struct PlayersPlugin;
@@ -128,6 +131,7 @@ fn seat_client(
     clients: Query<&LinkedPeer>,
     players: Query<(Entity, &Player)>,
     mut disconnects: MessageWriter<DisconnectRequest>,
+    mut cut_offs: MessageWriter<PeerCutOff>,
 ) {
     let Ok(&LinkedPeer(peer)) = clients.get(add.entity) else {
         return;
@@ -145,6 +149,11 @@ fn seat_client(
         let Some(slot) = free else {
             warn!("room full: refusing peer {peer}");
             disconnects.write(DisconnectRequest { client: add.entity });
+            // Its seat on the server goes too (the session asks).
+            cut_offs.write(PeerCutOff {
+                peer,
+                reason: CutOffReason::RoomFull,
+            });
             return;
         };
         commands.spawn(Player { slot, owner });

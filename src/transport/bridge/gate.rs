@@ -66,6 +66,8 @@ pub enum CutOffReason {
         /// The rate it went over.
         packets_per_second: u32,
     },
+    /// The host refused it: its room was full.
+    RoomFull,
     /// More packets waited than [`PeerLimits::backlog`], or more bytes
     /// than [`PeerLimits::backlog_bytes`].
     Backlog {
@@ -90,6 +92,7 @@ impl core::fmt::Display for CutOffReason {
                     "flooding: more than {packets_per_second} packets a second"
                 )
             }
+            CutOffReason::RoomFull => f.write_str("refused: the room is full"),
             CutOffReason::Backlog { waiting, bytes } => {
                 write!(
                     f,

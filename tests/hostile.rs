@@ -1,7 +1,8 @@
 //! The hostile-peer tier: a native host with two real players, and members
 //! of the room that attack it from inside: raw websocket clients that answer
-//! the host's offer with each bad answer, 50 that join and leave
-//! mid-handshake, and WebRTC peers that send malformed packets or a flood.
+//! the host's offer with each bad answer, one that answers validly and then
+//! sends bogus ICE candidates, 50 that join and leave mid-handshake, and
+//! WebRTC peers that send malformed packets or a flood.
 //!
 //! For every attack, no real player ever sees its host link drop, a
 //! host-away, a return or an end; the host's game goes on; and the process's
@@ -25,7 +26,7 @@ use serde::{Deserialize, Serialize};
 mod members;
 #[path = "support/sealed.rs"]
 mod support;
-use members::RawMember;
+use members::{RawMember, answer_then_send_bogus_candidates};
 use support::sealed;
 
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
@@ -312,6 +313,21 @@ fn hostile_members_never_disturb_the_other_players() {
             member.leave();
         });
     }
+
+    let url = room_url.clone();
+    room.under_attack("bogus candidates after a valid answer", move || {
+        let linked = answer_then_send_bogus_candidates(
+            &url,
+            &[
+                "not json",
+                r#"{"candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0}"#,
+                r#"{"candidate":"candidate:1 1 udp 1 999.1.1.1 70000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
+                r#"{"candidate":"","sdpMid":"nope","sdpMLineIndex":9}"#,
+            ],
+            Duration::from_secs(1),
+        );
+        assert!(linked, "the member with a valid answer linked to the host");
+    });
 
     let url = room_url.clone();
     room.under_attack("50 joins and leaves mid-handshake", move || {

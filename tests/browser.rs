@@ -23,7 +23,7 @@ mod webdriver;
 
 use arena::ArenaProcess;
 use matchbox_socket::PeerSignal;
-use members::{RawMember, answer_then_send_bogus_candidates};
+use members::{BAD_ANSWERS, BOGUS_CANDIDATES, RawMember, answer_then_send_bogus_candidates};
 use sealed::{sealed, wait};
 use webdriver::{Browser, Chromedriver};
 
@@ -431,12 +431,7 @@ fn a_browser_host_shrugs_off_hostile_members() {
     let before_attacks = host.console();
     let room_url = format!("ws://{}/{code}", server.local_addr());
 
-    for answer in [
-        "garbage",
-        "",
-        "v=0\r\nnonsense",
-        "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\n",
-    ] {
+    for answer in BAD_ANSWERS {
         let mut member = RawMember::join(&room_url);
         let page = member.offer();
         member.send(page, PeerSignal::Answer(answer.into()));
@@ -445,16 +440,8 @@ fn a_browser_host_shrugs_off_hostile_members() {
     }
     // A valid answer, then bogus candidates: the page's handshake goes on
     // past them, and the member links.
-    let linked = answer_then_send_bogus_candidates(
-        &room_url,
-        &[
-            "not json",
-            r#"{"candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0}"#,
-            r#"{"candidate":"candidate:1 1 udp 1 999.1.1.1 70000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
-            r#"{"candidate":"","sdpMid":"nope","sdpMLineIndex":9}"#,
-        ],
-        Duration::from_secs(2),
-    );
+    let linked =
+        answer_then_send_bogus_candidates(&room_url, &BOGUS_CANDIDATES, Duration::from_secs(2));
     assert!(linked, "the member with a valid answer linked to the page");
 
     // The page keeps its player and keeps drawing it as it moves.

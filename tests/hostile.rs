@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 mod members;
 #[path = "support/sealed.rs"]
 mod support;
-use members::{RawMember, answer_then_send_bogus_candidates};
+use members::{BAD_ANSWERS, BOGUS_CANDIDATES, RawMember, answer_then_send_bogus_candidates};
 use support::sealed;
 
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
@@ -234,18 +234,12 @@ fn room_of(room_url: &str) -> (String, String) {
     (addr.to_string(), code.to_string())
 }
 
-/// `players` in `GET /api/rooms/{code}`, over a plain HTTP/1.1 request.
-fn players_on_server(addr: &str, code: &str) -> Option<u64> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let request =
-        format!("GET /api/rooms/{code} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let body = answer.split_once("\r\n\r\n")?.1;
-    serde_json::from_str::<serde_json::Value>(body).ok()?["players"].as_u64()
+/// `players` in the server's room info (the plugin's own HTTP client).
+fn players_on_server(addr: &str, code: &str) -> Option<usize> {
+    let url = format!("http://{addr}{}", bevy_p2p_protocol::api::room_path(code));
+    let response = ehttp::fetch_blocking(&ehttp::Request::get(url)).ok()?;
+    let info: bevy_p2p_protocol::RoomInfo = serde_json::from_slice(&response.bytes).ok()?;
+    Some(info.players)
 }
 
 #[test]
@@ -293,12 +287,7 @@ fn hostile_members_never_disturb_the_other_players() {
     let (fds_before, rss_before) = (open_fds(), rss_kib());
     let room_url = format!("ws://{addr}/{code}");
 
-    for answer in [
-        "garbage",
-        "",
-        "v=0\r\nnonsense",
-        "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\n",
-    ] {
+    for answer in BAD_ANSWERS {
         let url = room_url.clone();
         room.under_attack(&format!("the answer {answer:?}"), move || {
             let mut member = RawMember::join(&url);
@@ -306,7 +295,7 @@ fn hostile_members_never_disturb_the_other_players() {
             member.send(host, PeerSignal::Answer(answer.into()));
             // Bogus candidates too, and stay a moment, so that the host's
             // handshake fails on what was sent, not on the leave.
-            for candidate in ["not json", r#"{"candidate":"candidate:x","sdpMid":"0"}"#] {
+            for candidate in BOGUS_CANDIDATES {
                 member.send(host, PeerSignal::IceCandidate(candidate.into()));
             }
             thread::sleep(Duration::from_secs(1));
@@ -316,16 +305,8 @@ fn hostile_members_never_disturb_the_other_players() {
 
     let url = room_url.clone();
     room.under_attack("bogus candidates after a valid answer", move || {
-        let linked = answer_then_send_bogus_candidates(
-            &url,
-            &[
-                "not json",
-                r#"{"candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0}"#,
-                r#"{"candidate":"candidate:1 1 udp 1 999.1.1.1 70000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
-                r#"{"candidate":"","sdpMid":"nope","sdpMLineIndex":9}"#,
-            ],
-            Duration::from_secs(1),
-        );
+        let linked =
+            answer_then_send_bogus_candidates(&url, &BOGUS_CANDIDATES, Duration::from_secs(1));
         assert!(linked, "the member with a valid answer linked to the host");
     });
 

@@ -149,11 +149,8 @@ async fn start_game(
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(bearer_token)
-        .map(str::to_owned);
-    match hub.rooms(|rooms| rooms.start(&code, token.as_deref())) {
+    let token = host_token(&headers);
+    match hub.rooms(|rooms| rooms.start(&code, token)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(error),
     }
@@ -168,21 +165,17 @@ async fn remove_peer(
     Path((code, peer)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(bearer_token)
-        .map(str::to_owned);
-    // matchbox writes peer ids as UUIDs; anything else names no peer, which
-    // is not in the room either (the nil id never is), after the token check.
-    let peer = serde_json::from_value::<PeerId>(serde_json::Value::String(peer))
-        .or_else(|_| serde_json::from_str::<PeerId>("\"00000000-0000-0000-0000-000000000000\""));
-    let Ok(peer) = peer else {
-        return StatusCode::NO_CONTENT.into_response();
-    };
-    match hub.remove_client(&code, token.as_deref(), peer) {
+    // matchbox writes peer ids as UUIDs; anything else names no peer.
+    let peer = serde_json::from_value::<PeerId>(serde_json::Value::String(peer)).ok();
+    match hub.remove_client(&code, host_token(&headers), peer) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(error),
     }
+}
+
+/// The host token of a request's `Authorization: Bearer` header.
+fn host_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION).and_then(bearer_token)
 }
 
 fn bearer_token(value: &HeaderValue) -> Option<&str> {

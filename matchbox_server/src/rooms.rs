@@ -226,21 +226,22 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
 
     /// The host (`host_token`) removes `peer` from its room: its websocket
     /// is to be closed, which frees its seat. Nothing to do for a peer that
-    /// is not a client of this room.
+    /// is not a client of this room, or no peer at all (`None`: an id that
+    /// names none), once the token is checked.
     pub(crate) fn remove_client(
         &mut self,
         code: &str,
         host_token: Option<&str>,
-        peer: P,
+        peer: Option<P>,
     ) -> Result<Vec<Effect<P>>, ErrorCode> {
         let code = code::normalize(code)?;
         let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
         if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
             return Err(ErrorCode::BadHostToken);
         }
-        if !room.clients.contains(&peer) {
+        let Some(peer) = peer.filter(|peer| room.clients.contains(peer)) else {
             return Ok(Vec::new());
-        }
+        };
         info!(code, %peer, "client removed by its host");
         Ok(vec![Effect::Remove(peer)])
     }
@@ -594,18 +595,29 @@ mod tests {
         seat(&mut registry, &other, Some(&"f".repeat(32)), 8, now);
         seat(&mut registry, &other, None, 9, now);
         assert_eq!(
-            registry.remove_client(&code, None, 2),
+            registry.remove_client(&code, None, Some(2)),
             Err(ErrorCode::BadHostToken)
         );
         assert_eq!(
-            registry.remove_client(&code, Some(&"f".repeat(32)), 2),
+            registry.remove_client(&code, Some(&"f".repeat(32)), Some(2)),
             Err(ErrorCode::BadHostToken)
         );
-        // Not the host itself, not another room's client.
-        assert_eq!(registry.remove_client(&code, Some(TOKEN), 1), Ok(vec![]));
-        assert_eq!(registry.remove_client(&code, Some(TOKEN), 9), Ok(vec![]));
+        // Not the host itself, not another room's client, not no one.
+        assert_eq!(registry.remove_client(&code, Some(TOKEN), None), Ok(vec![]));
         assert_eq!(
-            registry.remove_client(&code, Some(TOKEN), 2),
+            registry.remove_client(&code, None, None),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.remove_client(&code, Some(TOKEN), Some(1)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            registry.remove_client(&code, Some(TOKEN), Some(9)),
+            Ok(vec![])
+        );
+        assert_eq!(
+            registry.remove_client(&code, Some(TOKEN), Some(2)),
             Ok(vec![Effect::Remove(2)])
         );
         // Its websocket closes; leaving frees the seat and tells the host.

@@ -173,7 +173,7 @@ impl Hub {
         &self,
         code: &str,
         host_token: Option<&str>,
-        peer: PeerId,
+        peer: Option<PeerId>,
     ) -> Result<(), ErrorCode> {
         let mut hub = self.lock();
         let effects = hub.registry.remove_client(code, host_token, peer)?;

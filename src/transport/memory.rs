@@ -54,6 +54,14 @@ struct Inbox {
     closed: bool,
 }
 
+impl Inbox {
+    /// The link from `peer` is gone: what it had in flight here is lost.
+    fn drop_in_flight_from(&mut self, peer: PeerId) {
+        self.in_flight
+            .retain(|_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == peer));
+    }
+}
+
 impl MemoryNetwork {
     /// A network whose conditioner draws from `seed`.
     pub fn new(seed: u64) -> Self {
@@ -113,9 +121,7 @@ impl MemoryNetwork {
             board.links.remove(&(id, other));
             board.links.remove(&(other, id));
             if let Some(inbox) = board.peers.get_mut(&other) {
-                inbox.in_flight.retain(
-                    |_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == id),
-                );
+                inbox.drop_in_flight_from(id);
                 inbox.events.push(LinkEvent::Disconnected(id));
             }
         }
@@ -136,9 +142,7 @@ impl MemoryNetwork {
         let linked = board.links.remove(&(a, b)) | board.links.remove(&(b, a));
         for (me, other) in [(a, b), (b, a)] {
             if let Some(inbox) = board.peers.get_mut(&me) {
-                inbox.in_flight.retain(
-                    |_, event| !matches!(event, LinkEvent::Received { from, .. } if *from == other),
-                );
+                inbox.drop_in_flight_from(other);
                 if linked {
                     inbox.events.push(LinkEvent::Disconnected(other));
                 }

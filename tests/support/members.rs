@@ -21,6 +21,23 @@ use tungstenite::{Message, WebSocket, stream::MaybeTlsStream};
 
 type Socket = WebSocket<MaybeTlsStream<TcpStream>>;
 
+/// Answers to a host's offer that are not SDP, or not a usable answer.
+pub const BAD_ANSWERS: [&str; 4] = [
+    "garbage",
+    "",
+    "v=0\r\nnonsense",
+    "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\n",
+];
+
+/// ICE candidates that are not JSON, not a candidate, or nonsense in a
+/// candidate's shape.
+pub const BOGUS_CANDIDATES: [&str; 4] = [
+    "not json",
+    r#"{"candidate":"candidate:garbage","sdpMid":"0","sdpMLineIndex":0}"#,
+    r#"{"candidate":"candidate:1 1 udp 1 999.1.1.1 70000 typ host","sdpMid":"0","sdpMLineIndex":0}"#,
+    r#"{"candidate":"","sdpMid":"nope","sdpMLineIndex":9}"#,
+];
+
 fn connect(room_url: &str, read_timeout: Duration) -> Socket {
     let (mut socket, _) = tungstenite::connect(room_url).expect("the server admits a member");
     if let MaybeTlsStream::Plain(stream) = socket.get_mut() {

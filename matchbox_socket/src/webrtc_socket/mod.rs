@@ -236,6 +236,16 @@ struct PeerTasks {
 }
 
 impl PeerTasks {
+    /// Books a handshake with `peer`: where its signals go and how to
+    /// cancel it. Returns the handshake's ends of both.
+    fn start(&mut self, peer: PeerId) -> (UnboundedReceiver<PeerSignal>, AbortRegistration) {
+        let (signal_tx, signal_rx) = futures_channel::mpsc::unbounded();
+        let (cancel, registration) = AbortHandle::new_pair();
+        self.signals.insert(peer, signal_tx);
+        self.cancels.insert(peer, cancel);
+        (signal_rx, registration)
+    }
+
     /// Stops whatever runs for `peer` and forgets it.
     fn cancel(&mut self, peer: PeerId) {
         if let Some(cancel) = self.cancels.remove(&peer) {
@@ -352,10 +362,7 @@ async fn message_loop<M: Messenger>(
                                     continue;
                                 }
                                 peers.ended.remove(&peer_uuid);
-                                let (signal_tx, signal_rx) = futures_channel::mpsc::unbounded();
-                                let (cancel, registration) = AbortHandle::new_pair();
-                                peers.signals.insert(peer_uuid, signal_tx);
-                                peers.cancels.insert(peer_uuid, cancel);
+                                let (signal_rx, registration) = peers.start(peer_uuid);
                                 let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone());
                                 let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
                                 handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
@@ -379,15 +386,15 @@ async fn message_loop<M: Messenger>(
                                     debug!("ignoring signal from peer {sender}: its connection has ended");
                                     continue;
                                 }
-                                let signal_tx = peers.signals.entry(sender).or_insert_with(|| {
-                                    let (from_peer_tx, peer_signal_rx) = futures_channel::mpsc::unbounded();
-                                    let (cancel, registration) = AbortHandle::new_pair();
-                                    peers.cancels.insert(sender, cancel);
+                                if !peers.signals.contains_key(&sender) {
+                                    let (peer_signal_rx, registration) = peers.start(sender);
                                     let signal_peer = SignalPeer::new(sender, requests_sender.clone());
                                     let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
                                     handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
-                                    from_peer_tx
-                                });
+                                }
+                                let Some(signal_tx) = peers.signals.get(&sender) else {
+                                    continue;
+                                };
 
                                 if signal_tx.unbounded_send(data).is_err() {
                                     warn!("ignoring signal from peer {sender} because the handshake has already finished");

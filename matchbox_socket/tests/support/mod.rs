@@ -2,7 +2,8 @@
 //! in-memory hub (the public `SignallerBuilder` trait), so that a test can
 //! play a hostile peer that sends whatever it likes. The peer connections are
 //! real and gather host candidates only (no ICE server): run the tests that
-//! use this inside a sealed network namespace (`scripts/test` does).
+//! use this inside a sealed network namespace: each test reruns itself in
+//! one (`tests/support/sealed.rs` of the workspace), as `scripts/test` runs it.
 
 #![allow(dead_code, reason = "each test binary uses a part of it")]
 

@@ -38,7 +38,7 @@ fn main() {
     }
     // No STUN server: players on one machine or LAN only.
     if std::env::var("P2P_NO_STUN").as_deref() == Ok("1") {
-        settings.ice_servers.clear();
+        settings.ice_servers = IceServers::none();
     }
     println!("type: host | join CODE | start | leave | quit");
     App::new()

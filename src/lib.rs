@@ -88,7 +88,7 @@ pub mod prelude {
             JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerSlot, Roster,
             RosterEntry, Session, SessionStatus,
         },
-        settings::{IceServer, P2pSettings, PeerLimits, SettingsError},
+        settings::{IceServer, IceServers, P2pSettings, PeerLimits, SettingsError},
         share_code::ShareCode,
         transport::bridge::gate::{CutOffReason, PeerCutOff},
     };

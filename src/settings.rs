@@ -34,9 +34,10 @@ pub struct P2pSettings {
     ///
     /// The room API is reached over `http(s)://` at the same host and port.
     pub signaling_url: String,
-    /// STUN and TURN servers for WebRTC. An empty list is valid: peers then
-    /// only find each other on addresses of their own machines and networks.
-    pub ice_servers: Vec<IceServer>,
+    /// Where the STUN and TURN servers for WebRTC come from: by default the
+    /// signaling server's list (`GET /api/ice`), with TURN credentials it
+    /// makes for this player and that the plugin renews before they expire.
+    pub ice_servers: IceServers,
     /// Players in one room, host included (2 to 6). The host asks the
     /// server for a room of this size; the server may grant fewer.
     pub max_players: usize,
@@ -64,7 +65,7 @@ impl Default for P2pSettings {
     fn default() -> Self {
         Self {
             signaling_url: DEFAULT_SIGNALING_URL.into(),
-            ice_servers: vec![IceServer::google_stun()],
+            ice_servers: IceServers::FromSignalingServer,
             max_players: room::MAX_PLAYERS,
             tick_hz: 60.0,
             host_grace: Duration::from_secs(30),
@@ -222,6 +223,29 @@ impl fmt::Display for SettingsError {
 
 impl core::error::Error for SettingsError {}
 
+/// Where a player's STUN and TURN servers come from.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum IceServers {
+    /// The signaling server's list, fetched (`GET /api/ice`) as the links
+    /// open and again halfway to the expiry of its TURN credentials, so
+    /// that a player who joins hours later still gets a relay. A server
+    /// that answers with no list (an older one) leaves none.
+    #[default]
+    FromSignalingServer,
+    /// These, and never the server's. Each server keeps its own
+    /// credentials. An empty list is valid: peers then only find each
+    /// other on addresses of their own machines and networks (one machine,
+    /// a LAN, a test).
+    Fixed(Vec<IceServer>),
+}
+
+impl IceServers {
+    /// No STUN or TURN server at all: players on one machine or LAN only.
+    pub fn none() -> Self {
+        Self::Fixed(Vec::new())
+    }
+}
+
 /// One STUN or TURN server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IceServer {
@@ -234,7 +258,9 @@ pub struct IceServer {
 }
 
 impl IceServer {
-    /// Google's public STUN servers, the usual default for WebRTC.
+    /// Google's public STUN servers, a common choice for a game without a
+    /// STUN server of its own (they relay nothing: players behind
+    /// symmetric NATs still need a TURN server).
     pub fn google_stun() -> Self {
         Self {
             urls: vec![

@@ -14,8 +14,8 @@ use arena::ArenaProcess;
 use sealed::{sealed, wait};
 
 /// `--bots N` fills the room of a host told to use another server than the
-/// default one: the bots ask the host's server, with the host's ICE servers
-/// (none, with `--no-stun`).
+/// default one: the bots ask the host's server, and everyone takes its ICE
+/// servers from it (the plugin's default; this server hands out none).
 #[test]
 fn bots_follow_their_host_to_any_server() {
     if !sealed("bots_follow_their_host_to_any_server") {
@@ -28,7 +28,7 @@ fn bots_follow_their_host_to_any_server() {
     })
     .expect("the signaling server starts");
     let url = format!("ws://{}", server.local_addr());
-    let mut host = ArenaProcess::start(["--host", "--no-stun", "--bots", "2", "--server", &url]);
+    let mut host = ArenaProcess::start(["--host", "--bots", "2", "--server", &url]);
     wait(Duration::from_secs(60), "the host and two bots", || {
         host.poll();
         assert!(

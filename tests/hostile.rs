@@ -72,7 +72,7 @@ fn player_app(server: SocketAddr) -> App {
         .insert_resource(P2pSettings {
             signaling_url: format!("ws://{server}"),
             // Sealed: no STUN, no TURN; host candidates only.
-            ice_servers: Vec::new(),
+            ice_servers: IceServers::none(),
             peer_limits: PeerLimits {
                 packets_per_second: RATE_LIMIT,
                 ..Default::default()
@@ -451,7 +451,7 @@ fn flooding_member_process() {
     );
     bevy::tasks::IoTaskPool::get_or_init(bevy::tasks::TaskPool::new);
     let settings = P2pSettings {
-        ice_servers: Vec::new(),
+        ice_servers: IceServers::none(),
         ..Default::default()
     };
     let mut links = WebRtcLinks::open(&url, &settings);

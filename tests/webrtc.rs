@@ -36,7 +36,7 @@ fn player_app(server: &BackgroundServer, grace: Duration) -> App {
         .insert_resource(P2pSettings {
             signaling_url: format!("ws://{}", server.local_addr()),
             // Sealed: no STUN, no TURN; host candidates only.
-            ice_servers: Vec::new(),
+            ice_servers: IceServers::none(),
             host_grace: grace,
             ..Default::default()
         })

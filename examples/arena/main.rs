@@ -81,7 +81,7 @@ fn settings(options: &Options) -> P2pSettings {
     #[cfg(target_family = "wasm")]
     let no_stun = options.no_stun;
     if no_stun {
-        settings.ice_servers.clear();
+        settings.ice_servers = IceServers::none();
     }
     settings
 }

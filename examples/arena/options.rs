@@ -48,8 +48,8 @@ USAGE: cargo run --example arena -- [OPTIONS]
   --server URL       signaling server (default ws://127.0.0.1:3536, or
                      P2P_SIGNALING_URL); one is started in-process when
                      none answers at a 127.0.0.1 address
-  --no-stun          use no STUN server (same machine or LAN only;
-                     also P2P_NO_STUN=1)
+  --no-stun          use no STUN or TURN server, not even the signaling
+                     server's (same machine or LAN only; also P2P_NO_STUN=1)
   --report-players   headless: print players' positions as they change
   --quit-after SECS  exit after SECS seconds
 
@@ -100,7 +100,7 @@ impl Options {
     }
 
     /// Reads the browser page's URL: `/play/{CODE}` joins, `?host` hosts,
-    /// `start` starts the hosted game at once, `ice=none` uses no STUN server.
+    /// `start` starts the hosted game at once, `ice=none` uses no STUN or TURN server.
     pub fn from_url(path: &str, query: &str) -> Self {
         let params: Vec<&str> = query.trim_start_matches('?').split('&').collect();
         let join = path

@@ -6,7 +6,7 @@
 //! configured (so `/` is `index.html` and `/game.js` a file), else with
 //! `426 {"error": "websocket_upgrade_required"}`.
 
-use crate::{token, topology::Hub};
+use crate::{ice::IceSettings, token, topology::Hub};
 use axum::{
     Json, Router,
     body::Bytes,
@@ -18,10 +18,14 @@ use axum::{
 };
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, RoomInfo,
-    api::{HEALTH, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
+    api::{HEALTH, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
 };
 use matchbox_protocol::PeerId;
-use std::{path::Path as FsPath, time::Instant};
+use std::{
+    path::Path as FsPath,
+    sync::Arc,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
 use tower::ServiceExt;
 use tower_http::{
     cors::CorsLayer,
@@ -37,7 +41,7 @@ pub(crate) fn error_response(code: ErrorCode) -> Response {
 
 /// `/api/...` and `/healthz`, to merge into the signaling router before it
 /// adds its websocket routes.
-pub(crate) fn routes(hub: Hub) -> Router {
+pub(crate) fn routes(hub: Hub, ice: IceSettings) -> Router {
     // The browser game may come from another origin (a dev server, a CDN);
     // the API holds nothing a cross-origin page could abuse without the token.
     let api = Router::new()
@@ -45,8 +49,9 @@ pub(crate) fn routes(hub: Hub) -> Router {
         .route(ROOM_ROUTE, get(room_info))
         .route(START_ROUTE, post(start_game))
         .route(PEER_ROUTE, delete(remove_peer))
-        .layer(CorsLayer::permissive())
-        .with_state(hub);
+        .with_state(hub)
+        .route(ICE, get(ice_servers).with_state(Arc::new(ice)))
+        .layer(CorsLayer::permissive());
     api.route(HEALTH, get(|| async { "ok" }))
 }
 
@@ -171,6 +176,27 @@ async fn remove_peer(
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(error) => error_response(error),
     }
+}
+
+/// `GET /api/ice`: the operator's STUN and TURN servers, with a TURN
+/// credential made for this request (never cached: each expires).
+async fn ice_servers(State(ice): State<Arc<IceSettings>>) -> Response {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    // The id only tells credentials apart in coturn's logs.
+    let id = match token::generate() {
+        Ok(token) => token[..12].to_owned(),
+        Err(cause) => {
+            error!(%cause, "the OS CSPRNG failed");
+            return error_response(ErrorCode::Internal);
+        }
+    };
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(ice.answer(now, &id)),
+    )
+        .into_response()
 }
 
 /// The host token of a request's `Authorization: Bearer` header.

@@ -29,6 +29,7 @@
 pub mod code;
 
 mod api;
+pub mod ice;
 mod rooms;
 pub mod signals;
 mod token;
@@ -36,7 +37,9 @@ mod topology;
 
 /// The wire contract shared with the plugin: codes, bodies, paths, room size.
 pub use bevy_p2p_protocol as protocol;
-pub use bevy_p2p_protocol::{ApiError, CreateRoom, CreatedRoom, ErrorCode, RoomInfo, RoomState};
+pub use bevy_p2p_protocol::{
+    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, RoomInfo, RoomState,
+};
 
 use matchbox_signaling::{NoCallbacks, SignalingServerBuilder};
 use std::{
@@ -76,6 +79,9 @@ pub struct ServerConfig {
     /// countdown. Peers must send something more often (the plugin sends a
     /// keep-alive every 10 s). Default 25 s.
     pub peer_silence_timeout: Duration,
+    /// The STUN and TURN servers handed to players at `GET /api/ice`, with
+    /// TURN credentials made from the secret. Default none.
+    pub ice: ice::IceSettings,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +94,10 @@ impl Default for ServerConfig {
             web_root: None,
             max_signal_bytes: signals::DEFAULT_MAX_SIGNAL_BYTES,
             peer_silence_timeout: Duration::from_secs(25),
+            ice: ice::IceSettings {
+                credential_lifetime: ice::DEFAULT_CREDENTIAL_LIFETIME,
+                ..ice::IceSettings::default()
+            },
         }
     }
 }
@@ -158,6 +168,10 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             "peer_silence_timeout must not be zero",
         ));
     }
+    config
+        .ice
+        .validate()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
@@ -176,7 +190,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         RoomTopology,
         hub.clone(),
     )
-    .mutate_router(|router| router.merge(api::routes(hub.clone())))
+    .mutate_router(|router| router.merge(api::routes(hub.clone(), config.ice.clone())))
     .on_connection_request(move |request| {
         admit
             .admit(

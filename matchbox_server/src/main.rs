@@ -5,7 +5,7 @@
 //! on stdout once it accepts connections; logs go to stderr (`RUST_LOG`
 //! filters them, default `info`).
 
-use bevy_p2p_signaling::{ServerConfig, serve};
+use bevy_p2p_signaling::{ServerConfig, ice::IceSettings, serve};
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
@@ -59,6 +59,46 @@ struct Args {
           default_value_t = ServerConfig::default().peer_silence_timeout.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     peer_silence_secs: u64,
+
+    /// A STUN server handed to players (`stun:host:port`); repeat the flag
+    /// for more. The variable takes a comma-separated list. Default none:
+    /// players behind different home routers then cannot connect.
+    #[arg(
+        long = "stun",
+        env = "P2P_SIGNALING_STUN",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    stun: Vec<String>,
+
+    /// A TURN server URL handed to players (`turn:host:3478?transport=udp`,
+    /// `turns:host:443?transport=tcp`); repeat the flag for more. All share
+    /// --turn-secret (coturn's `use-auth-secret`).
+    #[arg(
+        long = "turn",
+        env = "P2P_SIGNALING_TURN",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    turn: Vec<String>,
+
+    /// coturn's `static-auth-secret`, from which each player's expiring
+    /// TURN credential is made; it never leaves this server. Prefer the
+    /// variable: a flag shows in the process list.
+    #[arg(
+        long,
+        env = "P2P_SIGNALING_TURN_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    turn_secret: Option<String>,
+
+    /// Seconds a handed-out TURN credential is accepted by coturn. It must
+    /// outlast a game: coturn checks it again when a relay is refreshed.
+    #[arg(long, env = "P2P_SIGNALING_TURN_CREDENTIAL_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().ice.credential_lifetime.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    turn_credential_secs: u64,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
@@ -79,6 +119,12 @@ impl Args {
             web_root: self.web_root,
             max_signal_bytes: self.max_signal_bytes,
             peer_silence_timeout: Duration::from_secs(self.peer_silence_secs),
+            ice: IceSettings {
+                stun: self.stun,
+                turn: self.turn,
+                turn_secret: self.turn_secret,
+                credential_lifetime: Duration::from_secs(self.turn_credential_secs),
+            },
         }
     }
 }
@@ -95,6 +141,18 @@ async fn main() -> ExitCode {
     // `--help`, `--version` and bad flags print and exit here (status 2 for
     // a bad flag, with the usage).
     let config = Args::parse().config();
+    if let Err(error) = config.ice.validate() {
+        eprintln!("error: {error}");
+        return ExitCode::from(2);
+    }
+    if config.ice.stun.is_empty() && config.ice.turn.is_empty() {
+        tracing::warn!(
+            "no --stun or --turn server: players can connect only within one network \
+             (fine on one machine or a LAN, not across the internet)"
+        );
+    } else {
+        tracing::info!(stun = ?config.ice.stun, turn = ?config.ice.turn, "ICE servers for players");
+    }
     if let Some(root) = &config.web_root
         && !root.is_dir()
     {
@@ -165,6 +223,14 @@ mod tests {
             "--max-signal-bytes=8192",
             "--peer-silence-secs",
             "40",
+            "--stun",
+            "stun:198.51.100.1:3478",
+            "--turn=turn:198.51.100.1:3478?transport=udp",
+            "--turn",
+            "turns:turn.example.com:443?transport=tcp",
+            "--turn-secret",
+            "north-wind",
+            "--turn-credential-secs=90",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
@@ -174,6 +240,16 @@ mod tests {
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
         assert_eq!(config.max_signal_bytes, 8192);
         assert_eq!(config.peer_silence_timeout, Duration::from_secs(40));
+        assert_eq!(config.ice.stun, ["stun:198.51.100.1:3478"]);
+        assert_eq!(
+            config.ice.turn,
+            [
+                "turn:198.51.100.1:3478?transport=udp",
+                "turns:turn.example.com:443?transport=tcp"
+            ]
+        );
+        assert_eq!(config.ice.turn_secret.as_deref(), Some("north-wind"));
+        assert_eq!(config.ice.credential_lifetime, Duration::from_secs(90));
     }
 
     #[test]
@@ -185,6 +261,7 @@ mod tests {
             &["--capacity", "many"],
             &["--frobnicate"],
             &["--peer-silence-secs", "0"],
+            &["--turn-credential-secs", "0"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }

@@ -726,3 +726,57 @@ async fn a_silent_host_is_taken_for_gone_and_a_chatty_one_is_not() {
     let (_, chatty_info) = room_info(addr, &chatty_room.code).await;
     assert_eq!(chatty_info["host_connected"], json!(true), "{chatty_info}");
 }
+
+#[tokio::test]
+async fn players_get_the_ice_servers_with_a_fresh_turn_credential_each() {
+    use bevy_p2p_signaling::{IceConfig, ice::IceSettings, ice::turn_credential};
+    let server = start(ServerConfig {
+        ice: IceSettings {
+            stun: vec!["stun:198.51.100.1:3478".into()],
+            turn: vec!["turn:198.51.100.1:3478?transport=udp".into()],
+            turn_secret: Some("north-wind".into()),
+            credential_lifetime: Duration::from_secs(120),
+        },
+        ..test_config()
+    })
+    .await;
+    let fetch = || async {
+        let response = http(server.local_addr(), "GET", "/api/ice", &[]).await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert_eq!(
+            response.header("cache-control").as_deref(),
+            Some("no-store")
+        );
+        assert!(!response.body.contains("north-wind"), "{}", response.body);
+        serde_json::from_str::<IceConfig>(&response.body).expect("an IceConfig")
+    };
+    let (first, second) = (fetch().await, fetch().await);
+    assert_eq!(first.expires_in_secs, Some(120));
+    assert_eq!(first.servers[0].urls, ["stun:198.51.100.1:3478"]);
+    let turn = &first.servers[1];
+    let username = turn.username.clone().expect("a TURN username");
+    let (expiry, id) = username.split_once(':').expect("expiry:id");
+    let expiry: u64 = expiry.parse().expect("unix time");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    assert!(
+        (now + 110..=now + 130).contains(&expiry),
+        "{expiry} vs {now}"
+    );
+    // coturn recomputes exactly this from the secret it shares.
+    assert_eq!(
+        turn.credential,
+        Some(turn_credential("north-wind", expiry, id).1)
+    );
+    assert_ne!(turn.username, second.servers[1].username, "one per request");
+}
+
+#[tokio::test]
+async fn a_server_without_ice_servers_hands_out_an_empty_list() {
+    let server = start(test_config()).await;
+    let response = http(server.local_addr(), "GET", "/api/ice", &[]).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.body, r#"{"servers":[]}"#);
+}

@@ -5,6 +5,8 @@
 //! | `POST` | [`ROOMS`] | [`CreateRoom`] (optional) | `201` [`CreatedRoom`] |
 //! | `GET` | [`room_path`] | | `200` [`RoomInfo`] |
 //! | `POST` | [`start_path`], `Authorization: Bearer <host_token>` | | `204` |
+//! | `DELETE` | [`peer_path`], `Authorization: Bearer <host_token>` | | `204` |
+//! | `GET` | [`ICE`] | | `200` [`IceConfig`] |
 //! | `GET` | [`HEALTH`] | | `200 ok` |
 //!
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
@@ -33,6 +35,10 @@ pub const PLAY_ROUTE: &str = "/play/{code}";
 /// `Authorization: Bearer <host_token>`; `204` whether or not the peer was
 /// there (it is not, afterwards).
 pub const PEER_ROUTE: &str = "/api/rooms/{code}/peers/{peer}";
+
+/// The STUN and TURN servers players should use, with fresh TURN
+/// credentials: `GET` answers an [`IceConfig`].
+pub const ICE: &str = "/api/ice";
 
 /// The query parameter that carries the host token on the host's websocket.
 pub const HOST_TOKEN_PARAM: &str = "host_token";
@@ -103,6 +109,35 @@ impl RoomInfo {
     pub fn is_full(&self) -> bool {
         self.players >= self.capacity
     }
+}
+
+/// Body of `200` for `GET /api/ice`: the ICE servers the server's operator
+/// configured, for a player to use in every WebRTC connection it makes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceConfig {
+    /// STUN and TURN servers, as a browser's `RTCIceServer` list. Empty when
+    /// the operator configured none: peers then only find each other on
+    /// addresses of their own networks.
+    pub servers: Vec<IceServerConfig>,
+    /// Seconds until the TURN credentials in [`Self::servers`] stop being
+    /// accepted; `None` when there are none. Fetch a new config before then
+    /// for connections still to come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// One ICE server: URLs (`stun:`, `turn:`, `turns:`) and, for TURN, the
+/// credentials they share.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServerConfig {
+    /// The server's URLs, such as `turn:turn.example.com:3478?transport=udp`.
+    pub urls: Vec<String>,
+    /// TURN username: `<expiry unix time>:<id>` for coturn's shared secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN password, valid with [`Self::username`] until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// Where a room is in its life.

@@ -15,5 +15,7 @@ pub mod code;
 pub mod fuzz;
 pub mod room;
 
-pub use api::{ApiError, CreateRoom, CreatedRoom, ErrorCode, RoomInfo, RoomState};
+pub use api::{
+    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, IceServerConfig, RoomInfo, RoomState,
+};
 pub use code::{InvalidCode, ShareCode};

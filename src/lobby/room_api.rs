@@ -6,6 +6,7 @@
 //! that the driver polls, so no system ever blocks on the network. Tests
 //! replace it with an in-process one (`testing::MemoryRoom` does).
 
+use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bevy::prelude::*;
@@ -101,12 +102,12 @@ impl RoomCalls for HttpRoomApi {
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let request = ehttp::Request::post(format!("{}{}", settings.http_base(), api::ROOMS), body)
             .with_header("Content-Type", "application/json");
-        fetch(request, settings)
+        fetch(request, settings.request_timeout)
     }
 
     fn get_room(&self, settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo> {
         let url = format!("{}{}", settings.http_base(), api::room_path(code.as_str()));
-        fetch(ehttp::Request::get(url), settings)
+        fetch(ehttp::Request::get(url), settings.request_timeout)
     }
 
     fn start_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str) {
@@ -135,12 +136,14 @@ impl RoomCalls for HttpRoomApi {
     }
 }
 
-fn fetch<T: DeserializeOwned + Send + 'static>(
+/// Sends `request`, bounded by the settings' request timeout; the parsed
+/// answer lands in the returned [`Reply`].
+pub(crate) fn fetch<T: DeserializeOwned + Send + 'static>(
     request: ehttp::Request,
-    settings: &P2pSettings,
+    request_timeout: Duration,
 ) -> Reply<T> {
     let (reply, slot) = Reply::pending();
-    let request = request.with_timeout(Some(settings.request_timeout));
+    let request = request.with_timeout(Some(request_timeout));
     ehttp::fetch(request, move |result| slot.fill(parse(result)));
     reply
 }

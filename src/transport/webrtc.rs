@@ -1,5 +1,10 @@
 //! Links over WebRTC data channels, through `matchbox_socket`.
 //!
+//! With [`IceServers::FromSignalingServer`] the socket opens once the
+//! signaling server has said which STUN and TURN servers to use (`GET
+//! /api/ice`), and the list is fetched again halfway to the expiry of its
+//! TURN credentials, for the handshakes still to come.
+//!
 //! Two data channels per peer: reliable (ordered) and unreliable. The
 //! message loop runs on Bevy's IO task pool. `matchbox_socket` is our fork
 //! (`matchbox_socket/` in the repository): whatever a peer signals fails
@@ -11,7 +16,8 @@
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bevy::tasks::IoTaskPool;
+use bevy::{log::warn, tasks::IoTaskPool};
+use bevy_p2p_protocol::{IceConfig, api};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
@@ -20,33 +26,81 @@ use matchbox_socket::{
 };
 
 use super::{Delivery, LinkClosed, LinkDown, LinkEvent, PeerId, PeerLinks};
-use crate::P2pSettings;
+use crate::{
+    P2pSettings,
+    lobby::{Reply, room_api},
+    settings::{IceServer, IceServers},
+};
 
 const RELIABLE: usize = 0;
 const UNRELIABLE: usize = 1;
 
+/// After a failed `GET /api/ice` while the links are open, the next try.
+const ICE_RETRY: Duration = Duration::from_secs(30);
+
 /// Links to the peers of one matchbox room.
 pub struct WebRtcLinks {
-    socket: WebRtcSocket,
+    /// `None` while the signaling server's ICE list is on its way.
+    socket: Option<WebRtcSocket>,
+    /// What opening the socket needs, kept until the ICE list is here.
+    opening: Option<(String, P2pSettings)>,
+    ice: IceFetch,
     /// Set by the message loop's task when it ends; read by [`PeerLinks::poll`].
     loop_end: Arc<Mutex<Option<LinkClosed>>>,
     closed: bool,
 }
 
+/// The signaling server's ICE list: the request in flight, and when to ask
+/// again (app time; `None`: never).
+struct IceFetch {
+    url: String,
+    request_timeout: Duration,
+    pending: Option<Reply<IceConfig>>,
+    next: Option<Duration>,
+}
+
+impl IceFetch {
+    fn start(&mut self) {
+        let request = ehttp::Request::get(&self.url);
+        self.pending = Some(room_api::fetch(request, self.request_timeout));
+    }
+}
+
 impl WebRtcLinks {
-    /// Opens the room at `room_url` and starts the message loop, with the
-    /// settings' ICE servers and handshake timeout.
+    /// Opens the room at `room_url` with the settings' ICE servers and
+    /// handshake timeout, and starts the message loop; with
+    /// [`IceServers::FromSignalingServer`], once the server's list is here.
     ///
     /// The ICE servers may be empty: then only host candidates are gathered.
     pub fn open(room_url: &str, settings: &P2pSettings) -> Self {
-        let ice_servers = &settings.ice_servers;
-        let ice = RtcIceServerConfig {
-            urls: ice_servers.iter().flat_map(|s| s.urls.clone()).collect(),
-            username: ice_servers.iter().find_map(|s| s.username.clone()),
-            credential: ice_servers.iter().find_map(|s| s.credential.clone()),
+        let ice = IceFetch {
+            url: format!("{}{}", settings.http_base(), api::ICE),
+            request_timeout: settings.request_timeout,
+            pending: None,
+            next: None,
         };
+        let mut links = Self {
+            socket: None,
+            opening: None,
+            ice,
+            loop_end: Arc::new(Mutex::new(None)),
+            closed: false,
+        };
+        match &settings.ice_servers {
+            IceServers::Fixed(servers) => {
+                links.start(room_url, settings, servers.iter().map(rtc_server).collect());
+            }
+            IceServers::FromSignalingServer => {
+                links.ice.start();
+                links.opening = Some((room_url.to_owned(), settings.clone()));
+            }
+        }
+        links
+    }
+
+    fn start(&mut self, room_url: &str, settings: &P2pSettings, ice: Vec<RtcIceServerConfig>) {
         let (socket, message_loop) = WebRtcSocketBuilder::new(room_url)
-            .ice_server(ice)
+            .ice_servers(ice)
             // A refused or unreachable server should fail the join quickly,
             // not retry for long: the lobby explains the failure.
             .reconnect_attempts(Some(2))
@@ -55,8 +109,7 @@ impl WebRtcLinks {
             .add_channel(ChannelConfig::reliable())
             .add_channel(ChannelConfig::unreliable())
             .build();
-        let loop_end = Arc::new(Mutex::new(None));
-        let report = loop_end.clone();
+        let report = self.loop_end.clone();
         let task = async move {
             #[cfg(not(target_family = "wasm"))]
             let outcome = core::panic::AssertUnwindSafe(message_loop)
@@ -85,24 +138,82 @@ impl WebRtcLinks {
             *report.lock().unwrap_or_else(PoisonError::into_inner) = Some(closed);
         };
         IoTaskPool::get().spawn(task).detach();
-        Self {
-            socket,
-            loop_end,
-            closed: false,
+        self.socket = Some(socket);
+    }
+
+    /// Takes the signaling server's ICE answer, if it came: opens the
+    /// socket with it, or gives it to the open socket for later handshakes.
+    fn poll_ice(&mut self, now: Duration) {
+        if self.ice.pending.is_none() && self.ice.next.is_some_and(|next| now >= next) {
+            self.ice.next = None;
+            self.ice.start();
         }
+        let Some(answer) = self.ice.pending.as_ref().and_then(Reply::poll) else {
+            return;
+        };
+        self.ice.pending = None;
+        let config = match answer {
+            Ok(config) => config,
+            Err(failure) => {
+                warn!(
+                    "no ICE servers from {}: {failure}; {}",
+                    self.ice.url,
+                    if self.socket.is_some() {
+                        "keeping the ones there are"
+                    } else {
+                        "peers will only find each other on their own networks"
+                    }
+                );
+                if self.socket.is_some() {
+                    self.ice.next = Some(now + ICE_RETRY);
+                    return;
+                }
+                IceConfig::default()
+            }
+        };
+        // Halfway to the expiry: time enough for a retry or two.
+        self.ice.next = config
+            .expires_in_secs
+            .map(|secs| now + Duration::from_secs(secs.max(2)) / 2);
+        let servers: Vec<RtcIceServerConfig> = config
+            .servers
+            .into_iter()
+            .map(|server| RtcIceServerConfig {
+                urls: server.urls,
+                username: server.username,
+                credential: server.credential,
+            })
+            .collect();
+        match (&mut self.socket, self.opening.take()) {
+            (Some(socket), _) => socket.set_ice_servers(servers),
+            (None, Some((room_url, settings))) => self.start(&room_url, &settings, servers),
+            (None, None) => {}
+        }
+    }
+}
+
+fn rtc_server(server: &IceServer) -> RtcIceServerConfig {
+    RtcIceServerConfig {
+        urls: server.urls.clone(),
+        username: server.username.clone(),
+        credential: server.credential.clone(),
     }
 }
 
 impl PeerLinks for WebRtcLinks {
     fn local_id(&mut self) -> Option<PeerId> {
-        self.socket.id()
+        self.socket.as_mut()?.id()
     }
 
-    fn poll(&mut self, _now: Duration, events: &mut Vec<LinkEvent>) {
+    fn poll(&mut self, now: Duration, events: &mut Vec<LinkEvent>) {
         if self.closed {
             return;
         }
-        let changes = self.socket.try_update_peers();
+        self.poll_ice(now);
+        let Some(socket) = &mut self.socket else {
+            return;
+        };
+        let changes = socket.try_update_peers();
         for (peer, state) in changes.as_deref().unwrap_or_default() {
             events.push(match state {
                 PeerState::Connected => LinkEvent::Connected(*peer),
@@ -113,7 +224,7 @@ impl PeerLinks for WebRtcLinks {
             (RELIABLE, Delivery::Reliable),
             (UNRELIABLE, Delivery::Unreliable),
         ] {
-            if let Ok(channel) = self.socket.get_channel_mut(channel) {
+            if let Ok(channel) = socket.get_channel_mut(channel) {
                 for (from, packet) in channel.receive() {
                     events.push(LinkEvent::Received {
                         from,
@@ -139,17 +250,22 @@ impl PeerLinks for WebRtcLinks {
             Delivery::Reliable => RELIABLE,
             Delivery::Unreliable => UNRELIABLE,
         };
-        let channel = self.socket.get_channel_mut(index).map_err(|_| LinkDown)?;
+        let socket = self.socket.as_mut().ok_or(LinkDown)?;
+        let channel = socket.get_channel_mut(index).map_err(|_| LinkDown)?;
         channel.try_send(packet, to).map_err(|_| LinkDown)
     }
 
     fn disconnect(&mut self, peer: PeerId) {
-        self.socket.disconnect(peer);
+        if let Some(socket) = &mut self.socket {
+            socket.disconnect(peer);
+        }
     }
 }
 
 impl Drop for WebRtcLinks {
     fn drop(&mut self) {
-        self.socket.close();
+        if let Some(socket) = &mut self.socket {
+            socket.close();
+        }
     }
 }

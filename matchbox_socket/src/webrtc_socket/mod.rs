@@ -23,11 +23,11 @@ use futures_util::select;
 use log::{debug, error, warn};
 use matchbox_protocol::PeerId;
 pub use messages::*;
-pub(crate) use socket::MessageLoopChannels;
 pub use socket::{
     CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, PeerState,
     RtcIceServerConfig, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
 };
+pub(crate) use socket::{IceServerList, MessageLoopChannels};
 use std::{
     collections::{HashMap, HashSet},
     pin::{Pin, pin},
@@ -265,7 +265,7 @@ trait Messenger {
         signal_peer: SignalPeer,
         mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError>;
 
@@ -273,7 +273,7 @@ trait Messenger {
         signal_peer: SignalPeer,
         peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError>;
 
@@ -288,7 +288,7 @@ trait Messenger {
 
 async fn message_loop<M: Messenger>(
     id_tx: futures_channel::oneshot::Sender<PeerId>,
-    ice_server_config: &RtcIceServerConfig,
+    ice_servers: &IceServerList,
     channel_configs: &[ChannelConfig],
     channels: MessageLoopChannels,
     keep_alive_interval: Option<Duration>,
@@ -364,7 +364,7 @@ async fn message_loop<M: Messenger>(
                                 peers.ended.remove(&peer_uuid);
                                 let (signal_rx, registration) = peers.start(peer_uuid);
                                 let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone());
-                                let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
+                                let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
                                 handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
                             },
                             PeerEvent::PeerLeft(peer_uuid) => {
@@ -389,7 +389,7 @@ async fn message_loop<M: Messenger>(
                                 if !peers.signals.contains_key(&sender) {
                                     let (peer_signal_rx, registration) = peers.start(sender);
                                     let signal_peer = SignalPeer::new(sender, requests_sender.clone());
-                                    let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_server_config, channel_configs);
+                                    let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
                                     handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
                                 }
                                 let Some(signal_tx) = peers.signals.get(&sender) else {

@@ -150,7 +150,7 @@ impl Messenger for NativeMessenger {
         signal_peer: SignalPeer,
         mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         let (to_peer_message_tx, to_peer_message_rx) = new_senders_and_receivers(channel_configs);
@@ -159,7 +159,7 @@ impl Messenger for NativeMessenger {
         debug!("making offer");
         let (connection, trickle) = create_rtc_peer_connection(
             signal_peer.clone(),
-            ice_server_config,
+            &ice_servers,
             peer_disconnected_tx.clone(),
         )
         .await
@@ -247,7 +247,7 @@ impl Messenger for NativeMessenger {
         signal_peer: SignalPeer,
         mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         let (to_peer_message_tx, to_peer_message_rx) = new_senders_and_receivers(channel_configs);
@@ -256,7 +256,7 @@ impl Messenger for NativeMessenger {
         debug!("handshake_accept");
         let (connection, trickle) = create_rtc_peer_connection(
             signal_peer.clone(),
-            ice_server_config,
+            &ice_servers,
             peer_disconnected_tx.clone(),
         )
         .await
@@ -646,15 +646,20 @@ impl CandidateTrickle {
 
 async fn create_rtc_peer_connection(
     signal_peer: SignalPeer,
-    ice_server_config: &RtcIceServerConfig,
+    ice_servers: &[RtcIceServerConfig],
     peer_disconnected_tx: Sender<()>,
 ) -> Result<(ConnectionGuard, Arc<CandidateTrickle>), webrtc::error::Error> {
     let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(vec![RTCIceServer {
-            urls: ice_server_config.urls.clone(),
-            username: ice_server_config.username.clone().unwrap_or_default(),
-            credential: ice_server_config.credential.clone().unwrap_or_default(),
-        }])
+        .with_ice_servers(
+            ice_servers
+                .iter()
+                .map(|server| RTCIceServer {
+                    urls: server.urls.clone(),
+                    username: server.username.clone().unwrap_or_default(),
+                    credential: server.credential.clone().unwrap_or_default(),
+                })
+                .collect(),
+        )
         .build();
 
     let trickle = Arc::new(CandidateTrickle::new(signal_peer));

@@ -89,6 +89,32 @@ impl Default for RtcIceServerConfig {
     }
 }
 
+/// A socket's ICE servers, shared by the socket (which may replace them) and
+/// its message loop (which reads them as each handshake starts).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IceServerList(Arc<Mutex<Vec<RtcIceServerConfig>>>);
+
+impl IceServerList {
+    fn new(servers: Vec<RtcIceServerConfig>) -> Self {
+        Self(Arc::new(Mutex::new(servers)))
+    }
+
+    fn set(&self, servers: Vec<RtcIceServerConfig>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = servers;
+    }
+
+    /// The servers now, for one handshake. Entries without a URL are left
+    /// out: browsers refuse them.
+    pub(crate) fn current(&self) -> Vec<RtcIceServerConfig> {
+        let servers = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        servers
+            .iter()
+            .filter(|server| !server.urls.is_empty())
+            .cloned()
+            .collect()
+    }
+}
+
 /// The default of [`WebRtcSocketBuilder::handshake_timeout`].
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -106,8 +132,8 @@ pub(crate) struct SocketConfig {
     ///
     /// The last form will pair player in the order they connect.
     pub(crate) room_url: String,
-    /// Configuration for the (single) ICE server
-    pub(crate) ice_server: RtcIceServerConfig,
+    /// The ICE servers, each with its own credentials
+    pub(crate) ice_servers: Vec<RtcIceServerConfig>,
     /// Configuration for one or multiple reliable or unreliable data channels
     pub(crate) channels: Vec<ChannelConfig>,
     /// The amount of attempts to initiate connection
@@ -139,7 +165,7 @@ impl WebRtcSocketBuilder {
         Self {
             config: SocketConfig {
                 room_url: room_url.into(),
-                ice_server: RtcIceServerConfig::default(),
+                ice_servers: vec![RtcIceServerConfig::default()],
                 channels: Vec::default(),
                 attempts: Some(3),
                 keep_alive_interval: Some(Duration::from_secs(10)),
@@ -149,9 +175,18 @@ impl WebRtcSocketBuilder {
         }
     }
 
-    /// Sets the socket ICE server configuration.
+    /// Sets the socket ICE server configuration: this one server only.
     pub fn ice_server(mut self, ice_server: RtcIceServerConfig) -> Self {
-        self.config.ice_server = ice_server;
+        self.config.ice_servers = vec![ice_server];
+        self
+    }
+
+    /// Sets the socket's ICE servers, each with its own credentials (a STUN
+    /// server, and TURN servers that each want their own username). An
+    /// empty list gathers host candidates only.
+    /// [`WebRtcSocket::set_ice_servers`] changes them later.
+    pub fn ice_servers(mut self, ice_servers: Vec<RtcIceServerConfig>) -> Self {
+        self.config.ice_servers = ice_servers;
         self
     }
 
@@ -247,6 +282,7 @@ impl WebRtcSocketBuilder {
 
         let (id_tx, id_rx) = futures_channel::oneshot::channel();
         let (disconnect_tx, disconnect_rx) = futures_channel::mpsc::unbounded();
+        let ice_servers = IceServerList::new(self.config.ice_servers.clone());
         let signaller_builder = self
             .signaller_builder
             .unwrap_or_else(|| Arc::new(UseSignallerBuilder::default()));
@@ -255,6 +291,7 @@ impl WebRtcSocketBuilder {
             signaller_builder,
             id_tx,
             self.config,
+            ice_servers.clone(),
             peer_messages_out_rx,
             peer_state_tx,
             candidate_pair_tx,
@@ -284,6 +321,7 @@ impl WebRtcSocketBuilder {
                 candidate_pairs: Default::default(),
                 channels,
                 disconnect_tx,
+                ice_servers,
             },
             Box::pin(socket_fut),
         )
@@ -521,6 +559,8 @@ pub struct WebRtcSocket {
     channels: Vec<Option<WebRtcChannel>>,
     /// Asks the message loop to end one peer's connection.
     disconnect_tx: UnboundedSender<PeerId>,
+    /// Read by the message loop whenever a handshake starts.
+    ice_servers: IceServerList,
 }
 
 impl WebRtcSocket {
@@ -583,6 +623,14 @@ impl WebRtcSocket {
     pub fn disconnect(&mut self, peer: PeerId) {
         // Fails only once the message loop has ended, when no peer is left.
         let _ = self.disconnect_tx.unbounded_send(peer);
+    }
+
+    /// Replaces the ICE servers used by the handshakes that start from now
+    /// on; connections already made or being made keep theirs. For TURN
+    /// credentials that expire: fetch fresh ones before the old expire and
+    /// set them here, so a peer who joins later still gets a relay.
+    pub fn set_ice_servers(&mut self, ice_servers: Vec<RtcIceServerConfig>) {
+        self.ice_servers.set(ice_servers);
     }
 
     /// Close this socket, disconnecting all channels.
@@ -892,6 +940,7 @@ async fn run_socket(
     builder: Arc<dyn SignallerBuilder>,
     id_tx: futures_channel::oneshot::Sender<PeerId>,
     config: SocketConfig,
+    ice_servers: IceServerList,
     peer_messages_out_rx: Vec<futures_channel::mpsc::UnboundedReceiver<(PeerId, Packet)>>,
     peer_state_tx: futures_channel::mpsc::UnboundedSender<(PeerId, PeerState)>,
     candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
@@ -924,7 +973,7 @@ async fn run_socket(
     };
     let message_loop_fut = message_loop::<UseMessenger>(
         id_tx,
-        &config.ice_server,
+        &ice_servers,
         &config.channels,
         channels,
         config.keep_alive_interval,
@@ -1003,6 +1052,7 @@ mod sealed;
 
 #[cfg(test)]
 mod test {
+    use super::IceServerList;
     use super::{Packet, PeerEvent, PeerRequest, SignalingError, SocketConfig, run_socket};
     use crate::{
         ChannelConfig, ChannelError, Error, WebRtcSocket, WebRtcSocketBuilder,
@@ -1061,7 +1111,7 @@ mod test {
 
         let config = SocketConfig {
             room_url: "wss://irrelevant.invalid".into(),
-            ice_server: Default::default(),
+            ice_servers: Vec::new(),
             channels: vec![ChannelConfig::reliable()],
             attempts: Some(1),
             keep_alive_interval: None,
@@ -1073,6 +1123,7 @@ mod test {
             Arc::new(DyingSignallerBuilder),
             id_tx,
             config,
+            IceServerList::default(),
             vec![peer_messages_out_rx],
             peer_state_tx,
             candidate_pair_tx,

@@ -153,12 +153,12 @@ impl Messenger for WasmMessenger {
         signal_peer: SignalPeer,
         mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         debug!("making offer");
 
-        let conn = create_rtc_peer_connection(ice_server_config)?;
+        let conn = create_rtc_peer_connection(&ice_servers)?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -254,12 +254,12 @@ impl Messenger for WasmMessenger {
         signal_peer: SignalPeer,
         mut peer_signal_rx: UnboundedReceiver<PeerSignal>,
         messages_from_peers_tx: Vec<UnboundedSender<(PeerId, Packet)>>,
-        ice_server_config: &RtcIceServerConfig,
+        ice_servers: Vec<RtcIceServerConfig>,
         channel_configs: &[ChannelConfig],
     ) -> Result<HandshakeResult<Self::DataChannel, Self::HandshakeMeta>, HandshakeError> {
         debug!("handshake_accept");
 
-        let conn = create_rtc_peer_connection(ice_server_config)?;
+        let conn = create_rtc_peer_connection(&ice_servers)?;
 
         let (data_channel_ready_txs, data_channels_ready_fut) =
             create_data_channels_ready_fut(channel_configs);
@@ -596,7 +596,7 @@ async fn try_add_rtc_ice_candidate(
 }
 
 fn create_rtc_peer_connection(
-    ice_server_config: &RtcIceServerConfig,
+    ice_servers: &[RtcIceServerConfig],
 ) -> Result<ConnectionGuard, HandshakeError> {
     #[derive(Serialize)]
     struct IceServerConfig {
@@ -606,16 +606,15 @@ fn create_rtc_peer_connection(
     }
 
     let peer_config = RtcConfiguration::new();
-    // Browsers reject an ice server entry without urls
-    let ice_servers: Vec<IceServerConfig> = if ice_server_config.urls.is_empty() {
-        vec![]
-    } else {
-        vec![IceServerConfig {
-            urls: ice_server_config.urls.clone(),
-            username: ice_server_config.username.clone().unwrap_or_default(),
-            credential: ice_server_config.credential.clone().unwrap_or_default(),
-        }]
-    };
+    // Entries without urls, which browsers reject, were left out already.
+    let ice_servers: Vec<IceServerConfig> = ice_servers
+        .iter()
+        .map(|server| IceServerConfig {
+            urls: server.urls.clone(),
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        })
+        .collect();
     let ice_servers = serde_wasm_bindgen::to_value(&ice_servers)
         .map_err(|e| HandshakeError::new("configuring the ice servers", e))?;
     peer_config.set_ice_servers(&ice_servers);

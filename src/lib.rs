@@ -85,12 +85,15 @@ pub mod prelude {
         role::Role,
         session::{
             EndReason, GameEnded, GamePhase, GameplaySystems, HostLost, HostReturned, JoinFailed,
-            JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerSlot, Roster,
-            RosterEntry, Session, SessionStatus,
+            JoinFailure, Player, PlayerJoined, PlayerLeft, PlayerPing, PlayerRoute, PlayerSlot,
+            Roster, RosterEntry, Session, SessionStatus,
         },
         settings::{IceServer, IceServers, P2pSettings, PeerLimits, SettingsError},
         share_code::ShareCode,
-        transport::bridge::gate::{CutOffReason, PeerCutOff},
+        transport::{
+            LinkRoute,
+            bridge::gate::{CutOffReason, PeerCutOff},
+        },
     };
     pub use bevy_replicon::prelude::{AppRuleExt, Replicated};
 }

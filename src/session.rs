@@ -20,7 +20,7 @@ use crate::share_code::ShareCode;
 
 pub use driver::SessionSystems;
 pub use machine::{SessionEffect, SessionEvent, SessionMachine};
-pub use players::{ClientSlot, Player, PlayerPing, PlayerSlot, Roster, RosterEntry};
+pub use players::{ClientSlot, Player, PlayerPing, PlayerRoute, PlayerSlot, Roster, RosterEntry};
 
 /// Runs the session: slots, status, host-away countdown and reconnects.
 pub struct SessionPlugin;

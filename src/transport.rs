@@ -20,6 +20,7 @@ use core::{fmt, time::Duration};
 use bevy::prelude::*;
 use bytes::Bytes;
 pub use matchbox_socket::PeerId;
+use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "testing")]
 pub use conditioner::LinkConditions;
@@ -78,6 +79,17 @@ impl fmt::Display for LinkClosed {
     }
 }
 
+/// How a link's packets travel, as ICE settled it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum LinkRoute {
+    /// Straight between the two peers (on one network, or through their
+    /// routers' NAT mappings).
+    Direct,
+    /// Through a TURN relay: it works where the routers allow nothing else,
+    /// at the cost of a detour and the relay operator's bandwidth.
+    Relayed,
+}
+
 /// A packet could not be queued: the peer or the links are gone.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LinkDown;
@@ -101,6 +113,12 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// its link go down, and [`LinkEvent::Disconnected`] follows here. It
     /// cannot link to these links again.
     fn disconnect(&mut self, peer: PeerId);
+
+    /// How the link to a connected peer travels, once known. Links that
+    /// have no such notion (in-memory ones) say `None`.
+    fn route(&self, _peer: PeerId) -> Option<LinkRoute> {
+        None
+    }
 }
 
 /// The links of this app, inserted by the lobby (or a test) and removed when

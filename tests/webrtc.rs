@@ -161,6 +161,22 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
         took.as_secs_f64()
     );
 
+    // On one machine every link is direct, and every player sees so for
+    // every client (the host reports it, replication carries it).
+    run_until(
+        &mut apps,
+        Duration::from_secs(5),
+        "every client's route known",
+        |apps| {
+            apps.iter().all(|app| {
+                let players = &app.world().resource::<Roster>().players;
+                players
+                    .iter()
+                    .all(|p| p.route == (!p.is_host).then_some(LinkRoute::Direct))
+            })
+        },
+    );
+
     let mut slots: Vec<u8> = apps
         .iter()
         .map(|app| session(app).local_slot.expect("a slot").0)

@@ -18,9 +18,12 @@ use super::{PlayerJoined, PlayerLeft, Session};
 use crate::{
     role::Role,
     settings::P2pSettings,
-    transport::bridge::{
-        LinkedPeer, LostWithHostLinks,
-        gate::{CutOffReason, PeerCutOff},
+    transport::{
+        LinkRoute, Transport,
+        bridge::{
+            LinkedPeer, LostWithHostLinks,
+            gate::{CutOffReason, PeerCutOff},
+        },
     },
 };
 
@@ -31,13 +34,19 @@ impl Plugin for PlayersPlugin {
         app.init_resource::<Roster>()
             .replicate::<Player>()
             .replicate::<PlayerPing>()
+            .replicate::<PlayerRoute>()
             .add_observer(seat_client)
             .add_observer(unseat_client)
             .add_observer(announce_join)
             .add_observer(announce_leave)
             .add_systems(
                 PreUpdate,
-                (spawn_host_player, expire_away_players, publish_pings)
+                (
+                    spawn_host_player,
+                    expire_away_players,
+                    publish_pings,
+                    publish_routes,
+                )
                     .run_if(crate::common_conditions::is_host)
                     .after(ServerSystems::Receive),
             )
@@ -64,7 +73,7 @@ impl PlayerSlot {
 /// Observe `On<Add, Player>` on the host to give new players your game's
 /// components (position, health, ...).
 #[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
-#[require(Replicated, PlayerPing)]
+#[require(Replicated, PlayerPing, PlayerRoute)]
 pub struct Player {
     /// The player's slot.
     pub slot: PlayerSlot,
@@ -77,6 +86,11 @@ pub struct Player {
 /// measures it (0 for the host itself).
 #[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
 pub struct PlayerPing(pub u16);
+
+/// How a player's link to the host travels, as the host's WebRTC stack
+/// reports it: `None` for the host itself, and until it is known.
+#[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct PlayerRoute(pub Option<LinkRoute>);
 
 /// On the host, the slot of a connected client entity.
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
@@ -101,6 +115,9 @@ pub struct RosterEntry {
     pub slot: PlayerSlot,
     /// Round-trip time to the host in milliseconds.
     pub ping_ms: u16,
+    /// How the player's link to the host travels (`None`: the host itself,
+    /// or not known yet).
+    pub route: Option<LinkRoute>,
     /// Whether this is the host's player.
     pub is_host: bool,
     /// Whether this is this app's own player.
@@ -214,6 +231,22 @@ fn publish_pings(
     }
 }
 
+fn publish_routes(
+    transport: Option<Res<Transport>>,
+    clients: Query<(&ClientSlot, &LinkedPeer)>,
+    mut players: Query<(&Player, &mut PlayerRoute)>,
+) {
+    let Some(transport) = transport else {
+        return;
+    };
+    for (slot, peer) in &clients {
+        let route = transport.route(peer.0);
+        if let Some((_, mut known)) = players.iter_mut().find(|(p, _)| p.slot == slot.0) {
+            known.set_if_neq(PlayerRoute(route));
+        }
+    }
+}
+
 fn announce_join(
     add: On<Add, Player>,
     players: Query<&Player>,
@@ -238,7 +271,7 @@ fn update_roster(
     role: Option<Res<Role>>,
     mut session: ResMut<Session>,
     mut roster: ResMut<Roster>,
-    players: Query<(&Player, &PlayerPing)>,
+    players: Query<(&Player, &PlayerPing, &PlayerRoute)>,
 ) {
     let me = match role.as_deref() {
         Some(Role::Client) => session.local_peer,
@@ -246,9 +279,10 @@ fn update_roster(
     };
     let mut entries: Vec<RosterEntry> = players
         .iter()
-        .map(|(player, ping)| RosterEntry {
+        .map(|(player, ping, route)| RosterEntry {
             slot: player.slot,
             ping_ms: ping.0,
+            route: route.0,
             is_host: player.owner.is_none(),
             is_local: match role.as_deref() {
                 Some(Role::Host) => player.owner.is_none(),

@@ -25,7 +25,7 @@ use matchbox_socket::{
     ChannelConfig, PeerState, RtcIceServerConfig, WebRtcSocket, WebRtcSocketBuilder,
 };
 
-use super::{Delivery, LinkClosed, LinkDown, LinkEvent, PeerId, PeerLinks};
+use super::{Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, PeerId, PeerLinks};
 use crate::{
     P2pSettings,
     lobby::{Reply, room_api},
@@ -259,6 +259,16 @@ impl PeerLinks for WebRtcLinks {
         if let Some(socket) = &mut self.socket {
             socket.disconnect(peer);
         }
+    }
+
+    fn route(&self, peer: PeerId) -> Option<LinkRoute> {
+        // Either end being a relay candidate makes the whole path relayed.
+        let pair = self.socket.as_ref()?.candidate_pair(peer)?;
+        Some(if pair.is_relayed() {
+            LinkRoute::Relayed
+        } else {
+            LinkRoute::Direct
+        })
     }
 }
 

@@ -8,6 +8,8 @@ use crate::{
     lobby::LobbyRequest,
     session::{Roster, Session, SessionStatus},
     settings::P2pSettings,
+    transport::LinkRoute,
+    ui::lobby::route_text,
 };
 
 /// Draws the in-game bar while [`SessionStatus::Playing`].
@@ -52,11 +54,22 @@ fn players_text(players: usize, capacity: usize) -> String {
     format!("{players}/{capacity} players")
 }
 
-/// This player's ping, or that it is the host (which has none of its own).
+/// This player's ping and route, or that it is the host (which has none of
+/// its own) with how many of its links go through a relay.
 fn ping_text(roster: &Roster) -> String {
     match roster.players.iter().find(|entry| entry.is_local) {
-        Some(me) if me.is_host => "Ping: host".into(),
-        Some(me) => format!("Ping: {} ms", me.ping_ms),
+        Some(me) if me.is_host => {
+            let relayed = roster
+                .players
+                .iter()
+                .filter(|entry| entry.route == Some(LinkRoute::Relayed))
+                .count();
+            match relayed {
+                0 => "Ping: host".into(),
+                n => format!("Ping: host · {n} relayed"),
+            }
+        }
+        Some(me) => format!("Ping: {} ms{}", me.ping_ms, route_text(me.route)),
         None => "Ping: -".into(),
     }
 }
@@ -70,6 +83,7 @@ mod tests {
         RosterEntry {
             slot: PlayerSlot(slot),
             ping_ms,
+            route: None,
             is_host: slot == 0,
             is_local,
         }
@@ -81,10 +95,16 @@ mod tests {
             players: vec![entry(0, 0, false), entry(1, 31, true)],
         };
         assert_eq!(ping_text(&client), "Ping: 31 ms");
+        let mut relayed = client.clone();
+        relayed.players[1].route = Some(LinkRoute::Relayed);
+        assert_eq!(ping_text(&relayed), "Ping: 31 ms · relayed");
         let host = Roster {
             players: vec![entry(0, 0, true), entry(1, 31, false)],
         };
         assert_eq!(ping_text(&host), "Ping: host");
+        let mut host_with_relay = host.clone();
+        host_with_relay.players[1].route = Some(LinkRoute::Relayed);
+        assert_eq!(ping_text(&host_with_relay), "Ping: host · 1 relayed");
         assert_eq!(ping_text(&Roster::default()), "Ping: -");
         assert_eq!(players_text(2, 6), "2/6 players");
     }

@@ -12,6 +12,7 @@ use crate::{
     session::{Roster, RosterEntry, Session, SessionStatus},
     settings::P2pSettings,
     share_code,
+    transport::LinkRoute,
 };
 
 /// How long "Copied" shows beside a copy button.
@@ -228,12 +229,22 @@ pub(super) fn player_name(entry: &RosterEntry) -> String {
     }
 }
 
-/// A player's ping; the host has none of its own, it is the reference.
+/// A player's ping and route; the host has none of its own, it is the
+/// reference.
 pub(super) fn ping_text(entry: &RosterEntry) -> String {
     if entry.is_host {
         "host".into()
     } else {
-        format!("{} ms", entry.ping_ms)
+        format!("{} ms{}", entry.ping_ms, route_text(entry.route))
+    }
+}
+
+/// " · direct", " · relayed", or nothing while unknown.
+pub(super) fn route_text(route: Option<LinkRoute>) -> &'static str {
+    match route {
+        Some(LinkRoute::Direct) => " · direct",
+        Some(LinkRoute::Relayed) => " · relayed",
+        None => "",
     }
 }
 
@@ -247,18 +258,30 @@ mod tests {
         let host = RosterEntry {
             slot: PlayerSlot::HOST,
             ping_ms: 0,
+            route: None,
             is_host: true,
             is_local: true,
         };
         let client = RosterEntry {
             slot: PlayerSlot(2),
             ping_ms: 48,
+            route: Some(LinkRoute::Relayed),
             is_host: false,
             is_local: false,
         };
         assert_eq!(player_name(&host), "Player 1 (you, host)");
         assert_eq!(ping_text(&host), "host");
         assert_eq!(player_name(&client), "Player 3");
-        assert_eq!(ping_text(&client), "48 ms");
+        assert_eq!(ping_text(&client), "48 ms · relayed");
+        let direct = RosterEntry {
+            route: Some(LinkRoute::Direct),
+            ..client
+        };
+        assert_eq!(ping_text(&direct), "48 ms · direct");
+        let unknown = RosterEntry {
+            route: None,
+            ..client
+        };
+        assert_eq!(ping_text(&unknown), "48 ms");
     }
 }

@@ -203,6 +203,12 @@ pub enum JoinFailure {
     ServerError(String),
     /// No link to the host came up in time.
     HostUnreachable,
+    /// The player's network and the host's cannot reach each other
+    /// directly, and the game has no relay (TURN) server to go through.
+    NeedsRelay,
+    /// The game's relay (TURN) server did not let this player through: it
+    /// refused the credentials or did not answer.
+    RelayUnavailable,
 }
 
 impl fmt::Display for JoinFailure {
@@ -214,6 +220,14 @@ impl fmt::Display for JoinFailure {
             JoinFailure::ServerUnreachable => f.write_str("Can't reach the game server"),
             JoinFailure::ServerError(why) => write!(f, "The game server said: {why}"),
             JoinFailure::HostUnreachable => f.write_str("Can't reach the host"),
+            JoinFailure::NeedsRelay => f.write_str(
+                "Your network and the host's can't connect directly, and this game has no \
+                 relay server to go through",
+            ),
+            JoinFailure::RelayUnavailable => f.write_str(
+                "Can't reach the host: the game's relay server refused the connection or \
+                 didn't answer",
+            ),
         }
     }
 }

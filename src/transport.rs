@@ -90,6 +90,21 @@ pub enum LinkRoute {
     Relayed,
 }
 
+/// Why no link to the host came up, as far as this side can tell.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NoPath {
+    /// The host never started a connection to us.
+    PeerSilent,
+    /// Candidates went both ways but no pair worked, and no relay (TURN)
+    /// server is configured: the two networks need one.
+    NeedsRelay,
+    /// A relay server is configured but gave us no relay address: it
+    /// refused the credentials or did not answer.
+    RelayUnavailable,
+    /// Even with a relay address nothing got through.
+    Blocked,
+}
+
 /// A packet could not be queued: the peer or the links are gone.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LinkDown;
@@ -117,6 +132,12 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// How the link to a connected peer travels, once known. Links that
     /// have no such notion (in-memory ones) say `None`.
     fn route(&self, _peer: PeerId) -> Option<LinkRoute> {
+        None
+    }
+
+    /// Why no link came up, asked when the wait for the host ends. Links
+    /// that cannot tell say `None`.
+    fn why_unreachable(&self) -> Option<NoPath> {
         None
     }
 }

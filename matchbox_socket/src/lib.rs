@@ -9,7 +9,8 @@ pub use async_trait;
 pub use error::{Error, SignalingError};
 pub use matchbox_protocol::PeerId;
 pub use webrtc_socket::{
-    CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, MessageLoopFuture,
-    Packet, PeerEvent, PeerRequest, PeerSignal, PeerState, RtcIceServerConfig, Signaller,
-    SignallerBuilder, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder, error::ChannelError,
+    CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, GatheredCandidates,
+    MessageLoopFuture, Packet, PeerEvent, PeerRequest, PeerSignal, PeerState, RtcIceServerConfig,
+    Signaller, SignallerBuilder, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
+    error::ChannelError,
 };

@@ -12,7 +12,8 @@ use bevy::{
 use bevy_replicon::prelude::Remote;
 
 use super::{
-    GameEnded, GamePhase, HostLost, HostReturned, JoinFailed, Player, Session, SessionStatus,
+    GameEnded, GamePhase, HostLost, HostReturned, JoinFailed, JoinFailure, Player, Session,
+    SessionStatus,
     machine::{MachineConfig, SessionEffect, SessionEvent, SessionMachine},
 };
 use crate::{
@@ -20,7 +21,7 @@ use crate::{
     role::Role,
     settings::P2pSettings,
     transport::{
-        LinkClosed, LinkFactory, Transport,
+        LinkClosed, LinkFactory, NoPath, Transport,
         bridge::{HostLinkChanged, TransportClosed, gate::PeerCutOff},
     },
 };
@@ -180,9 +181,27 @@ pub(crate) fn feed(world: &mut World, event: SessionEvent) {
     let config = config(world.resource::<P2pSettings>());
     let mut driver = world.resource_mut::<SessionDriver>();
     driver.machine.set_config(config);
-    let effects = driver.machine.on(now, event);
+    let mut effects = driver.machine.on(now, event);
+    explain_unreachable_host(world, &mut effects);
     for effect in effects {
         apply(world, effect);
+    }
+}
+
+/// Puts the links' reason on a "host unreachable", asked before the links
+/// close: a player told that a relay is needed can do something about it.
+fn explain_unreachable_host(world: &World, effects: &mut [SessionEffect]) {
+    for effect in effects {
+        if let SessionEffect::JoinFailed(failure @ JoinFailure::HostUnreachable) = effect {
+            let why = world
+                .get_resource::<Transport>()
+                .and_then(|transport| transport.why_unreachable());
+            *failure = match why {
+                Some(NoPath::NeedsRelay) => JoinFailure::NeedsRelay,
+                Some(NoPath::RelayUnavailable) => JoinFailure::RelayUnavailable,
+                Some(NoPath::PeerSilent | NoPath::Blocked) | None => JoinFailure::HostUnreachable,
+            };
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use matchbox_socket::{
     ChannelConfig, PeerState, RtcIceServerConfig, WebRtcSocket, WebRtcSocketBuilder,
 };
 
-use super::{Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, PeerId, PeerLinks};
+use super::{Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, NoPath, PeerId, PeerLinks};
 use crate::{
     P2pSettings,
     lobby::{Reply, room_api},
@@ -45,6 +45,8 @@ pub struct WebRtcLinks {
     /// What opening the socket needs, kept until the ICE list is here.
     opening: Option<(String, P2pSettings)>,
     ice: IceFetch,
+    /// Whether the ICE servers in use include a TURN server.
+    relay_configured: bool,
     /// Set by the message loop's task when it ends; read by [`PeerLinks::poll`].
     loop_end: Arc<Mutex<Option<LinkClosed>>>,
     closed: bool,
@@ -83,6 +85,7 @@ impl WebRtcLinks {
             socket: None,
             opening: None,
             ice,
+            relay_configured: false,
             loop_end: Arc::new(Mutex::new(None)),
             closed: false,
         };
@@ -99,6 +102,7 @@ impl WebRtcLinks {
     }
 
     fn start(&mut self, room_url: &str, settings: &P2pSettings, ice: Vec<RtcIceServerConfig>) {
+        self.relay_configured = has_relay(&ice);
         let (socket, message_loop) = WebRtcSocketBuilder::new(room_url)
             .ice_servers(ice)
             // A refused or unreachable server should fail the join quickly,
@@ -185,11 +189,21 @@ impl WebRtcLinks {
             })
             .collect();
         match (&mut self.socket, self.opening.take()) {
-            (Some(socket), _) => socket.set_ice_servers(servers),
+            (Some(socket), _) => {
+                self.relay_configured = has_relay(&servers);
+                socket.set_ice_servers(servers);
+            }
             (None, Some((room_url, settings))) => self.start(&room_url, &settings, servers),
             (None, None) => {}
         }
     }
+}
+
+fn has_relay(servers: &[RtcIceServerConfig]) -> bool {
+    servers.iter().flat_map(|server| &server.urls).any(|url| {
+        let url = url.trim_start().to_ascii_lowercase();
+        url.starts_with("turn:") || url.starts_with("turns:")
+    })
 }
 
 fn rtc_server(server: &IceServer) -> RtcIceServerConfig {
@@ -259,6 +273,20 @@ impl PeerLinks for WebRtcLinks {
         if let Some(socket) = &mut self.socket {
             socket.disconnect(peer);
         }
+    }
+
+    fn why_unreachable(&self) -> Option<NoPath> {
+        let socket = self.socket.as_ref()?;
+        // A client only ever makes a connection for its host.
+        let gathered = socket.gathered_candidates();
+        let Some((_, ours)) = gathered.first() else {
+            return Some(NoPath::PeerSilent);
+        };
+        Some(match (self.relay_configured, ours.relay > 0) {
+            (false, _) => NoPath::NeedsRelay,
+            (true, false) => NoPath::RelayUnavailable,
+            (true, true) => NoPath::Blocked,
+        })
     }
 
     fn route(&self, peer: PeerId) -> Option<LinkRoute> {

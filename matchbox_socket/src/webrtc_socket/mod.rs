@@ -24,10 +24,10 @@ use log::{debug, error, warn};
 use matchbox_protocol::PeerId;
 pub use messages::*;
 pub use socket::{
-    CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, PeerState,
-    RtcIceServerConfig, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
+    CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, GatheredCandidates,
+    PeerState, RtcIceServerConfig, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
 };
-pub(crate) use socket::{IceServerList, MessageLoopChannels};
+pub(crate) use socket::{GatheredLog, IceServerList, MessageLoopChannels};
 use std::{
     collections::{HashMap, HashSet},
     pin::{Pin, pin},
@@ -302,6 +302,7 @@ async fn message_loop<M: Messenger>(
         peer_state_tx,
         candidate_pair_tx,
         mut disconnect_rx,
+        gathered,
     } = channels;
 
     let mut handshakes = FuturesUnordered::new();
@@ -363,7 +364,7 @@ async fn message_loop<M: Messenger>(
                                 }
                                 peers.ended.remove(&peer_uuid);
                                 let (signal_rx, registration) = peers.start(peer_uuid);
-                                let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone());
+                                let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone(), gathered.clone());
                                 let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
                                 handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
                             },
@@ -376,6 +377,7 @@ async fn message_loop<M: Messenger>(
                                     peers.cancel(peer_uuid);
                                 }
                                 peers.ended.remove(&peer_uuid);
+                                gathered.forget(peer_uuid);
                                 if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
                                     // socket dropped, exit cleanly
                                     break Ok(());
@@ -388,7 +390,7 @@ async fn message_loop<M: Messenger>(
                                 }
                                 if !peers.signals.contains_key(&sender) {
                                     let (peer_signal_rx, registration) = peers.start(sender);
-                                    let signal_peer = SignalPeer::new(sender, requests_sender.clone());
+                                    let signal_peer = SignalPeer::new(sender, requests_sender.clone(), gathered.clone());
                                     let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
                                     handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
                                 }

@@ -1,4 +1,4 @@
-use crate::webrtc_socket::{PeerId, PeerRequest, PeerSignal};
+use crate::webrtc_socket::{GatheredLog, PeerId, PeerRequest, PeerSignal};
 use futures_channel::mpsc::UnboundedSender;
 use log::warn;
 
@@ -6,10 +6,15 @@ use log::warn;
 pub struct SignalPeer {
     pub id: PeerId,
     pub sender: UnboundedSender<PeerRequest>,
+    /// Where the local candidates sent to this peer are counted.
+    pub gathered: GatheredLog,
 }
 
 impl SignalPeer {
     pub fn send(&self, signal: PeerSignal) {
+        if let PeerSignal::IceCandidate(candidate) = &signal {
+            self.gathered.record(self.id, candidate);
+        }
         let req = PeerRequest::Signal {
             receiver: self.id,
             data: signal,
@@ -23,7 +28,11 @@ impl SignalPeer {
         }
     }
 
-    pub fn new(id: PeerId, sender: UnboundedSender<PeerRequest>) -> Self {
-        Self { id, sender }
+    pub fn new(id: PeerId, sender: UnboundedSender<PeerRequest>, gathered: GatheredLog) -> Self {
+        Self {
+            id,
+            sender,
+            gathered,
+        }
     }
 }

@@ -283,6 +283,7 @@ impl WebRtcSocketBuilder {
         let (id_tx, id_rx) = futures_channel::oneshot::channel();
         let (disconnect_tx, disconnect_rx) = futures_channel::mpsc::unbounded();
         let ice_servers = IceServerList::new(self.config.ice_servers.clone());
+        let gathered = GatheredLog::default();
         let signaller_builder = self
             .signaller_builder
             .unwrap_or_else(|| Arc::new(UseSignallerBuilder::default()));
@@ -297,6 +298,7 @@ impl WebRtcSocketBuilder {
             candidate_pair_tx,
             messages_from_peers_tx,
             disconnect_rx,
+            gathered.clone(),
         )
         // Transform the source into a user-error.
         .map(|f| {
@@ -322,6 +324,7 @@ impl WebRtcSocketBuilder {
                 channels,
                 disconnect_tx,
                 ice_servers,
+                gathered,
             },
             Box::pin(socket_fut),
         )
@@ -380,6 +383,69 @@ impl CandidatePair {
     /// Whether either end is a TURN relay, so the traffic goes through a TURN server
     pub fn is_relayed(&self) -> bool {
         self.local == CandidateType::Relay || self.remote == CandidateType::Relay
+    }
+}
+
+/// How many local candidates of each kind a connection gathered and sent to
+/// its peer, see [`WebRtcSocket::gathered_candidates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GatheredCandidates {
+    /// Addresses of this machine's own interfaces
+    pub host: u16,
+    /// Public addresses a STUN server saw
+    pub server_reflexive: u16,
+    /// Addresses on a TURN relay
+    pub relay: u16,
+}
+
+/// [`GatheredCandidates`] by peer, shared by the socket and the signals
+/// that carry the candidates.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GatheredLog(Arc<Mutex<HashMap<PeerId, GatheredCandidates>>>);
+
+impl GatheredLog {
+    /// Counts a local candidate, as signaled (`RTCIceCandidateInit` JSON).
+    pub(crate) fn record(&self, peer: PeerId, candidate_json: &str) {
+        let kind = serde_json::from_str::<serde_json::Value>(candidate_json)
+            .ok()
+            .and_then(|init| {
+                let sdp = init.get("candidate")?.as_str()?.to_owned();
+                candidate_type(&sdp)
+            });
+        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = log.entry(peer).or_default();
+        match kind {
+            Some(CandidateType::Host) => counts.host = counts.host.saturating_add(1),
+            Some(CandidateType::ServerReflexive) => {
+                counts.server_reflexive = counts.server_reflexive.saturating_add(1)
+            }
+            Some(CandidateType::Relay) => counts.relay = counts.relay.saturating_add(1),
+            Some(CandidateType::PeerReflexive) | None => {}
+        }
+    }
+
+    pub(crate) fn all(&self) -> Vec<(PeerId, GatheredCandidates)> {
+        let log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        log.iter().map(|(peer, counts)| (*peer, *counts)).collect()
+    }
+
+    pub(crate) fn forget(&self, peer: PeerId) {
+        let mut log = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        log.remove(&peer);
+    }
+}
+
+/// The type of a candidate in its SDP form, `candidate:... typ <type> ...`.
+fn candidate_type(sdp: &str) -> Option<CandidateType> {
+    let mut fields = sdp.split_whitespace();
+    fields.find(|field| *field == "typ")?;
+    match fields.next()? {
+        "host" => Some(CandidateType::Host),
+        "srflx" => Some(CandidateType::ServerReflexive),
+        "prflx" => Some(CandidateType::PeerReflexive),
+        "relay" => Some(CandidateType::Relay),
+        _ => None,
     }
 }
 
@@ -561,6 +627,8 @@ pub struct WebRtcSocket {
     disconnect_tx: UnboundedSender<PeerId>,
     /// Read by the message loop whenever a handshake starts.
     ice_servers: IceServerList,
+    /// The local candidates gathered for each peer.
+    gathered: GatheredLog,
 }
 
 impl WebRtcSocket {
@@ -631,6 +699,16 @@ impl WebRtcSocket {
     /// set them here, so a peer who joins later still gets a relay.
     pub fn set_ice_servers(&mut self, ice_servers: Vec<RtcIceServerConfig>) {
         self.ice_servers.set(ice_servers);
+    }
+
+    /// The kinds of local candidates gathered and sent so far, for each peer
+    /// a connection was made for, also after its handshake failed (until the
+    /// peer leaves the room). It tells why a peer could not be reached: with
+    /// a TURN server configured but no relay candidate, the TURN server
+    /// refused the credentials or did not answer; with no TURN server, only
+    /// a relay could have joined networks whose NATs do not keep ports.
+    pub fn gathered_candidates(&self) -> Vec<(PeerId, GatheredCandidates)> {
+        self.gathered.all()
     }
 
     /// Close this socket, disconnecting all channels.
@@ -930,6 +1008,7 @@ pub struct MessageLoopChannels {
     pub candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
     pub messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
     pub disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
+    pub gathered: GatheredLog,
 }
 
 #[allow(
@@ -946,6 +1025,7 @@ async fn run_socket(
     candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
     messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
     disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
+    gathered: GatheredLog,
 ) -> Result<(), SignalingError> {
     debug!("Starting WebRtcSocket");
 
@@ -970,6 +1050,7 @@ async fn run_socket(
         candidate_pair_tx,
         messages_from_peers_tx,
         disconnect_rx,
+        gathered,
     };
     let message_loop_fut = message_loop::<UseMessenger>(
         id_tx,
@@ -1052,7 +1133,7 @@ mod sealed;
 
 #[cfg(test)]
 mod test {
-    use super::IceServerList;
+    use super::{GatheredCandidates, GatheredLog, IceServerList};
     use super::{Packet, PeerEvent, PeerRequest, SignalingError, SocketConfig, run_socket};
     use crate::{
         ChannelConfig, ChannelError, Error, WebRtcSocket, WebRtcSocketBuilder,
@@ -1129,6 +1210,7 @@ mod test {
             candidate_pair_tx,
             vec![messages_from_peers_tx],
             disconnect_rx,
+            super::GatheredLog::default(),
         )
         .await;
         assert!(
@@ -1241,5 +1323,36 @@ mod test {
 
         assert!(socket.any_channel_closed());
         assert!(socket.all_channels_closed());
+    }
+
+    #[test]
+    fn gathered_candidates_are_counted_by_kind() {
+        let log = GatheredLog::default();
+        let peer = PeerId(uuid::Uuid::from_u128(7));
+        assert_eq!(log.all(), []);
+        for sdp in [
+            "candidate:1 1 udp 2130706431 192.168.1.2 50000 typ host",
+            "candidate:2 1 udp 1694498815 198.51.100.11 50000 typ srflx raddr 0.0.0.0 rport 0",
+            "candidate:3 1 udp 16777215 198.51.100.1 60000 typ relay raddr 0.0.0.0 rport 0",
+            "candidate:4 1 udp 16777215 198.51.100.1 60001 typ relay",
+        ] {
+            let json = serde_json::json!({ "candidate": sdp, "sdpMid": "0" }).to_string();
+            log.record(peer, &json);
+        }
+        // Not a candidate at all: the peer is known, nothing counted.
+        log.record(peer, "garbage");
+        assert_eq!(
+            log.all(),
+            [(
+                peer,
+                GatheredCandidates {
+                    host: 1,
+                    server_reflexive: 1,
+                    relay: 2,
+                }
+            )]
+        );
+        log.forget(peer);
+        assert_eq!(log.all(), []);
     }
 }

@@ -57,7 +57,9 @@ pub struct P2pSettings {
     pub peer_limits: PeerLimits,
     /// Base of the share link shown to players; the code is appended.
     ///
-    /// `None` derives `http(s)://<signaling host>/play/` from `signaling_url`.
+    /// `None` takes the link the server gives with the room (a server run
+    /// with `--public-url`), else derives `http(s)://<signaling host>/play/`
+    /// from `signaling_url`.
     pub share_link_base: Option<String>,
 }
 

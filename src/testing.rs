@@ -106,6 +106,7 @@ impl RoomCalls for MemoryRoomApi {
             code: TEST_CODE.into(),
             host_token: "test-token".into(),
             capacity,
+            share_url: None,
         }))
     }
 
@@ -121,6 +122,7 @@ impl RoomCalls for MemoryRoomApi {
             capacity,
             host_connected: true,
             state: RoomState::Waiting,
+            share_url: None,
         }))
     }
 

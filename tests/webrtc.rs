@@ -21,10 +21,14 @@ use support::sealed;
 #[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
 struct Push(i8);
 
+const PUBLIC_URL: &str = "https://play.example.com";
+
 fn server(grace: Duration) -> BackgroundServer {
     spawn_in_background(ServerConfig {
         bind: "127.0.0.1:0".parse().expect("an address"),
         host_grace: grace,
+        // As behind a reverse proxy: share links are the server's.
+        public_url: Some(PUBLIC_URL.into()),
         ..Default::default()
     })
     .expect("the signaling server starts")
@@ -137,12 +141,8 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
     let server = server(grace);
     let mut host = player_app(&server, grace);
     let code = host_a_room(&mut host);
-    assert!(
-        session(&host)
-            .share_link
-            .as_deref()
-            .is_some_and(|l| l.ends_with(&format!("/play/{code}")))
-    );
+    let link = format!("{PUBLIC_URL}/play/{code}");
+    assert_eq!(session(&host).share_link.as_deref(), Some(link.as_str()));
 
     // Typed the way players type: lower case, stray spaces.
     let typed = format!(" {} ", code.to_lowercase());
@@ -159,6 +159,11 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
     println!(
         "six players saw six players {:.2} s after the joins",
         took.as_secs_f64()
+    );
+    assert!(
+        apps.iter()
+            .all(|app| session(app).share_link.as_deref() == Some(link.as_str())),
+        "every player shows the server's public link"
     );
 
     // On one machine every link is direct, and every player sees so for

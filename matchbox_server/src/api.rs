@@ -41,16 +41,46 @@ pub(crate) fn error_response(code: ErrorCode) -> Response {
 
 /// `/api/...` and `/healthz`, to merge into the signaling router before it
 /// adds its websocket routes.
-pub(crate) fn routes(hub: Hub, ice: IceSettings) -> Router {
+/// What the API hands out beside the rooms: ICE servers, and links under
+/// the server's public address.
+#[derive(Clone)]
+pub(crate) struct Published {
+    pub(crate) ice: IceSettings,
+    /// `--public-url`, checked, without a trailing slash.
+    pub(crate) public_url: Option<String>,
+}
+
+/// Checks a public URL (`http(s)://host[:port][/path]`, no query or
+/// fragment) and drops its trailing slash.
+pub(crate) fn public_base(url: &str) -> Result<String, String> {
+    let refuse = |why: &str| Err(format!("public URL {url:?} {why}"));
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return refuse("must start with http:// or https://");
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return refuse("names no host");
+    }
+    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return refuse("must have no query, fragment or spaces");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+pub(crate) fn routes(hub: Hub, published: Published) -> Router {
     // The browser game may come from another origin (a dev server, a CDN);
     // the API holds nothing a cross-origin page could abuse without the token.
     let api = Router::new()
         .route(ROOMS, post(create_room))
         .route(ROOM_ROUTE, get(room_info))
+        .layer(axum::Extension(Links(published.public_url.clone())))
         .route(START_ROUTE, post(start_game))
         .route(PEER_ROUTE, delete(remove_peer))
         .with_state(hub)
-        .route(ICE, get(ice_servers).with_state(Arc::new(ice)))
+        .route(ICE, get(ice_servers).with_state(Arc::new(published.ice)))
         .layer(CorsLayer::permissive());
     api.route(HEALTH, get(|| async { "ok" }))
 }
@@ -111,8 +141,23 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
         .any(|value| value.trim().eq_ignore_ascii_case("websocket"))
 }
 
+/// Share links under the public URL, when there is one.
+#[derive(Clone)]
+struct Links(Option<String>);
+
+impl Links {
+    fn share_url(&self, code: &str) -> Option<String> {
+        let base = self.0.as_deref()?;
+        Some(format!("{base}{}", bevy_p2p_protocol::api::play_path(code)))
+    }
+}
+
 /// `POST /api/rooms`, with an optional [`CreateRoom`] body.
-async fn create_room(State(hub): State<Hub>, body: Bytes) -> Response {
+async fn create_room(
+    State(hub): State<Hub>,
+    axum::Extension(links): axum::Extension<Links>,
+    body: Bytes,
+) -> Response {
     let asked = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {
@@ -135,15 +180,25 @@ async fn create_room(State(hub): State<Hub>, body: Bytes) -> Response {
         })
     };
     match hub.rooms(|rooms| rooms.create(Instant::now(), asked.capacity, fresh_code, host_token)) {
-        Ok(created) => (StatusCode::CREATED, Json(created)).into_response(),
+        Ok(mut created) => {
+            created.share_url = links.share_url(&created.code);
+            (StatusCode::CREATED, Json(created)).into_response()
+        }
         Err(error) => error_response(error),
     }
 }
 
 /// `GET /api/rooms/{code}`
-async fn room_info(State(hub): State<Hub>, Path(code): Path<String>) -> Response {
+async fn room_info(
+    State(hub): State<Hub>,
+    axum::Extension(links): axum::Extension<Links>,
+    Path(code): Path<String>,
+) -> Response {
     match hub.rooms(|rooms| rooms.info(&code)) {
-        Ok(info) => Json::<RoomInfo>(info).into_response(),
+        Ok(mut info) => {
+            info.share_url = links.share_url(&info.code);
+            Json::<RoomInfo>(info).into_response()
+        }
         Err(error) => error_response(error),
     }
 }

@@ -82,6 +82,12 @@ pub struct ServerConfig {
     /// The STUN and TURN servers handed to players at `GET /api/ice`, with
     /// TURN credentials made from the secret. Default none.
     pub ice: ice::IceSettings,
+    /// The address players reach this server at, `http(s)://host[:port][/path]`,
+    /// when it differs from what they connect to (behind a reverse proxy):
+    /// rooms are created and looked up with their share link under it,
+    /// `<public_url>/play/<code>`. Default none: the plugin derives the link
+    /// from the address it connects to.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +104,7 @@ impl Default for ServerConfig {
                 credential_lifetime: ice::DEFAULT_CREDENTIAL_LIFETIME,
                 ..ice::IceSettings::default()
             },
+            public_url: None,
         }
     }
 }
@@ -172,6 +179,12 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         .ice
         .validate()
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let public_url = config
+        .public_url
+        .as_deref()
+        .map(api::public_base)
+        .transpose()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
@@ -190,7 +203,15 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         RoomTopology,
         hub.clone(),
     )
-    .mutate_router(|router| router.merge(api::routes(hub.clone(), config.ice.clone())))
+    .mutate_router(|router| {
+        router.merge(api::routes(
+            hub.clone(),
+            api::Published {
+                ice: config.ice.clone(),
+                public_url,
+            },
+        ))
+    })
     .on_connection_request(move |request| {
         admit
             .admit(

@@ -21,7 +21,9 @@ use tracing_subscriber::EnvFilter;
              a flag wins over its variable."
 )]
 struct Args {
-    /// Address to listen on; port 0 picks a free one.
+    /// Address to listen on; port 0 picks a free one. Behind a reverse
+    /// proxy on the same machine keep loopback; `0.0.0.0:3536` listens on
+    /// every interface.
     #[arg(long, env = "P2P_SIGNALING_BIND", value_name = "ADDR",
           default_value_t = ServerConfig::default().bind)]
     bind: SocketAddr,
@@ -99,6 +101,12 @@ struct Args {
           default_value_t = ServerConfig::default().ice.credential_lifetime.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..))]
     turn_credential_secs: u64,
+
+    /// The address players reach this server at, when it is not the one
+    /// they connect to (behind a reverse proxy): share links are made
+    /// under it, `<URL>/play/<code>`. Example: https://play.example.com
+    #[arg(long, env = "P2P_SIGNALING_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
@@ -125,6 +133,7 @@ impl Args {
                 turn_secret: self.turn_secret,
                 credential_lifetime: Duration::from_secs(self.turn_credential_secs),
             },
+            public_url: self.public_url,
         }
     }
 }
@@ -162,6 +171,11 @@ async fn main() -> ExitCode {
 
     let server = match serve(config.clone()).await {
         Ok(server) => server,
+        // A setting the server refuses (a bad --public-url, say).
+        Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
         Err(error) => {
             eprintln!("error: cannot listen on {}: {error}", config.bind);
             return ExitCode::FAILURE;
@@ -231,6 +245,8 @@ mod tests {
             "--turn-secret",
             "north-wind",
             "--turn-credential-secs=90",
+            "--public-url",
+            "https://play.example.com",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
@@ -250,6 +266,10 @@ mod tests {
         );
         assert_eq!(config.ice.turn_secret.as_deref(), Some("north-wind"));
         assert_eq!(config.ice.credential_lifetime, Duration::from_secs(90));
+        assert_eq!(
+            config.public_url.as_deref(),
+            Some("https://play.example.com")
+        );
     }
 
     #[test]

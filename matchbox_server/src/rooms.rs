@@ -188,10 +188,12 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 idle_since: now,
             });
             info!(code, capacity, rooms = self.rooms.len(), "room created");
+            // The HTTP layer adds the share link: it knows the public URL.
             return Ok(CreatedRoom {
                 code,
                 host_token,
                 capacity,
+                share_url: None,
             });
         }
         Err(ErrorCode::Internal)
@@ -207,6 +209,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             host_connected: matches!(room.host, HostSeat::Connected(_)),
             state: room.state(),
             code,
+            share_url: None,
         })
     }
 

@@ -100,3 +100,28 @@ fn bad_flags_exit_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn settings_the_server_refuses_are_named() {
+    for (args, says) in [
+        (
+            &["--public-url", "play.example.com"][..],
+            "must start with http:// or https://",
+        ),
+        (
+            &["--turn", "turn:198.51.100.1:3478"],
+            "TURN servers need the secret they share with this server",
+        ),
+        (&["--stun", "http://x"], "`http://x` is not a STUN"),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
+            .args(["--bind", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("P2P_SIGNALING_TURN_SECRET")
+            .output()
+            .expect("run the server binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}

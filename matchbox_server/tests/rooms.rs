@@ -780,3 +780,23 @@ async fn a_server_without_ice_servers_hands_out_an_empty_list() {
     assert_eq!(response.status, 200);
     assert_eq!(response.body, r#"{"servers":[]}"#);
 }
+
+#[tokio::test]
+async fn behind_a_proxy_rooms_come_with_their_public_share_link() {
+    let server = start(ServerConfig {
+        public_url: Some("https://play.example.com/".into()),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let link = format!("https://play.example.com/play/{}", room.code);
+    assert_eq!(room.share_url.as_deref(), Some(link.as_str()));
+    let (status, info) = room_info(addr, &room.code.to_lowercase()).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["share_url"], link.as_str());
+    // Without a public URL there is no link to give.
+    let plain = start(test_config()).await;
+    let room = create_room(plain.local_addr()).await;
+    assert_eq!(room.share_url, None);
+}

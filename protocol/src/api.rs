@@ -87,6 +87,10 @@ pub struct CreatedRoom {
     pub host_token: String,
     /// Players the room holds, host included.
     pub capacity: usize,
+    /// The room's share link, when the server knows its public address
+    /// (`--public-url`): `https://play.example.com/play/ABC234`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_url: Option<String>,
 }
 
 /// Body of `200` for `GET /api/rooms/{code}`.
@@ -102,6 +106,9 @@ pub struct RoomInfo {
     pub host_connected: bool,
     /// Where the room is in its life.
     pub state: RoomState,
+    /// The room's share link, when the server knows its public address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_url: Option<String>,
 }
 
 impl RoomInfo {
@@ -289,6 +296,7 @@ mod tests {
             capacity: 6,
             host_connected: true,
             state: RoomState::HostAway,
+            share_url: None,
         };
         assert_eq!(
             serde_json::to_value(&info).expect("serializes"),

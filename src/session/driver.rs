@@ -250,7 +250,11 @@ fn apply(world: &mut World, effect: SessionEffect) {
             world.remove_resource::<Transport>();
             world.resource_mut::<SessionDriver>().links_open = false;
         }
-        SessionEffect::EnterRoom { role, code } => {
+        SessionEffect::EnterRoom {
+            role,
+            code,
+            share_url,
+        } => {
             let settings = settings();
             info!(
                 "{} room {code}",
@@ -266,7 +270,11 @@ fn apply(world: &mut World, effect: SessionEffect) {
                 world.spawn((GamePhase::Lobby, bevy_replicon::prelude::Replicated));
             }
             let mut session = world.resource_mut::<Session>();
-            session.share_link = Some(settings.share_link(code.as_str()));
+            // The game's own base wins, then the server's public link.
+            session.share_link = Some(match share_url {
+                Some(link) if settings.share_link_base.is_none() => link,
+                _ => settings.share_link(code.as_str()),
+            });
             session.code = Some(code);
             session.last_failure = None;
         }

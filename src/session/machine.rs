@@ -142,6 +142,9 @@ pub enum SessionEffect {
         role: Role,
         /// The room.
         code: ShareCode,
+        /// The share link the server gave with the room (it knows its
+        /// public address), if any.
+        share_url: Option<String>,
     },
     /// The host sets the room's phase (replicated to clients).
     SetPhase(GamePhase),
@@ -298,6 +301,7 @@ impl SessionMachine {
                 out.push(SessionEffect::EnterRoom {
                     role,
                     code: code.clone(),
+                    share_url: None,
                 });
                 match role {
                     Role::Host => self.host_opens(
@@ -330,6 +334,7 @@ impl SessionMachine {
                         out.push(SessionEffect::EnterRoom {
                             role: Role::Host,
                             code: code.clone(),
+                            share_url: room.share_url,
                         });
                         out.push(SessionEffect::OpenLinks {
                             code: code.clone(),
@@ -348,10 +353,11 @@ impl SessionMachine {
             (State::CheckingRoom { code, .. }, SessionEvent::RoomChecked(reply)) => match reply {
                 Err(failure) => self.fail(failure, out),
                 Ok(info) if info.is_full() => self.fail(JoinFailure::RoomFull, out),
-                Ok(_) => {
+                Ok(info) => {
                     out.push(SessionEffect::EnterRoom {
                         role: Role::Client,
                         code: code.clone(),
+                        share_url: info.share_url,
                     });
                     out.push(SessionEffect::OpenLinks {
                         code: code.clone(),
@@ -665,6 +671,7 @@ mod tests {
             code: "ABC234".into(),
             host_token: "t0k".into(),
             capacity: 4,
+            share_url: Some("https://play.example.com/play/ABC234".into()),
         }
     }
 
@@ -675,6 +682,7 @@ mod tests {
             capacity: 4,
             host_connected: true,
             state: bevy_p2p_protocol::RoomState::Waiting,
+            share_url: None,
         }
     }
 
@@ -745,6 +753,7 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Host,
                     code: code(),
+                    share_url: Some("https://play.example.com/play/ABC234".into()),
                 },
                 SessionEffect::OpenLinks {
                     code: code(),
@@ -771,6 +780,7 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Client,
                     code: code(),
+                    share_url: None,
                 },
                 SessionEffect::OpenLinks {
                     code: code(),
@@ -1136,6 +1146,7 @@ mod tests {
                 SessionEffect::EnterRoom {
                     role: Role::Host,
                     code: code(),
+                    share_url: None,
                 },
                 SessionEffect::Status(SessionStatus::InLobby)
             ]

@@ -54,15 +54,24 @@ pub fn install_close_warning() {
     warn.forget();
 }
 
-/// `Arena | In lobby QMZPMX | players=1 | code=QMZPMX`: the status a player
-/// reads, then fields for scripts and tests (`code=` whenever there is one).
-fn page_title(session: &Session, players: usize) -> String {
+/// `Arena | In lobby QMZPMX | players=1 | code=QMZPMX | link=relayed`: the
+/// status a player reads, then fields for scripts and tests (`code=`
+/// whenever there is one, `link=` once this client's link to its host is
+/// known to be `direct` or `relayed`).
+fn page_title(session: &Session, roster: &Roster) -> String {
     let mut title = format!(
-        "Arena | {} | players={players}",
-        bevy_p2p_multiplayer::ui::status_line(session)
+        "Arena | {} | players={}",
+        bevy_p2p_multiplayer::ui::status_line(session),
+        roster.players.len()
     );
     if let Some(code) = &session.code {
         title.push_str(&format!(" | code={code}"));
+    }
+    let me = roster.players.iter().find(|entry| entry.is_local);
+    match me.and_then(|me| me.route) {
+        Some(LinkRoute::Direct) => title.push_str(" | link=direct"),
+        Some(LinkRoute::Relayed) => title.push_str(" | link=relayed"),
+        None => {}
     }
     title
 }
@@ -75,6 +84,6 @@ pub fn reflect_session(session: Res<Session>, role: Option<Res<Role>>, roster: R
         return;
     }
     if let Some(document) = web_sys::window().and_then(|w| w.document()) {
-        document.set_title(&page_title(&session, roster.players.len()));
+        document.set_title(&page_title(&session, &roster));
     }
 }

@@ -16,7 +16,10 @@
 use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use bevy::{log::warn, tasks::IoTaskPool};
+use bevy::{
+    log::{info, warn},
+    tasks::IoTaskPool,
+};
 use bevy_p2p_protocol::{IceConfig, api};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
@@ -179,6 +182,17 @@ impl WebRtcLinks {
         self.ice.next = config
             .expires_in_secs
             .map(|secs| now + Duration::from_secs(secs.max(2)) / 2);
+        info!(
+            "ICE servers from the signaling server: {} (TURN credentials for {:?} s)",
+            config
+                .servers
+                .iter()
+                .flat_map(|server| &server.urls)
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", "),
+            config.expires_in_secs
+        );
         let servers: Vec<RtcIceServerConfig> = config
             .servers
             .into_iter()
@@ -279,6 +293,10 @@ impl PeerLinks for WebRtcLinks {
         let socket = self.socket.as_ref()?;
         // A client only ever makes a connection for its host.
         let gathered = socket.gathered_candidates();
+        info!(
+            "no link to the host: relay configured: {}, local candidates gathered: {gathered:?}",
+            self.relay_configured
+        );
         let Some((_, ours)) = gathered.first() else {
             return Some(NoPath::PeerSilent);
         };

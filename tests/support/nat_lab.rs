@@ -10,7 +10,8 @@
 //!
 //! Each namespace is held by a `sh` that exits when its stdin closes, so a
 //! test that dies (even by SIGKILL) takes its namespaces with it; every
-//! process started in one is wrapped the same way. Routers do NAT with
+//! process started in one is wrapped the same way, and whatever is still
+//! inside a namespace when the lab drops it is killed. Routers do NAT with
 //! nftables: `masquerade` keeps the source port (an endpoint-independent
 //! mapping, like most home routers), `masquerade fully-random` picks a new
 //! port for every destination (a symmetric NAT). Both drop what comes in
@@ -180,7 +181,31 @@ impl Netns {
 }
 
 impl Drop for Netns {
+    /// Kills every process still inside the namespace (a browser that its
+    /// driver started, say, which the wrappers do not see), then the holder.
     fn drop(&mut self) {
+        if let Ok(ns) = std::fs::read_link(format!("/proc/{}/ns/net", self.pid())) {
+            let own = std::process::id();
+            for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                let Some(pid) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| n.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if pid == own || pid == self.pid() {
+                    continue;
+                }
+                if std::fs::read_link(format!("/proc/{pid}/ns/net"))
+                    .ok()
+                    .as_ref()
+                    == Some(&ns)
+                {
+                    let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                }
+            }
+        }
         let _ = self.holder.kill();
         let _ = self.holder.wait();
     }

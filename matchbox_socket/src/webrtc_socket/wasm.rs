@@ -193,7 +193,10 @@ impl Messenger for WasmMessenger {
         // however, for some reason removing this wait causes problems with NAT
         // punching in practice.
         // We should figure out why this is happening.
-        wait_for_ice_gathering_complete(conn.clone()).await;
+        // Bounded: where UDP is blocked, gathering completes only when the
+        // STUN and TURN/UDP requests time out, after the handshake timeout;
+        // what comes later (TURN over TCP) is trickled.
+        wait_for_ice_gathering_complete(conn.clone(), ICE_GATHERING_WAIT).await;
 
         let offer = conn
             .local_description()
@@ -333,7 +336,10 @@ impl Messenger for WasmMessenger {
         // however, for some reason removing this wait causes problems with NAT
         // punching in practice.
         // We should figure out why this is happening.
-        wait_for_ice_gathering_complete(conn.clone()).await;
+        // Bounded: where UDP is blocked, gathering completes only when the
+        // STUN and TURN/UDP requests time out, after the handshake timeout;
+        // what comes later (TURN over TCP) is trickled.
+        wait_for_ice_gathering_complete(conn.clone(), ICE_GATHERING_WAIT).await;
 
         let answer = conn
             .local_description()
@@ -638,7 +644,11 @@ fn create_rtc_peer_connection(
     Ok(ConnectionGuard(connection))
 }
 
-async fn wait_for_ice_gathering_complete(conn: RtcPeerConnection) {
+/// The longest a handshake waits for ICE gathering to complete before it
+/// sends its SDP with the candidates so far (the rest are trickled).
+const ICE_GATHERING_WAIT: Duration = Duration::from_secs(3);
+
+async fn wait_for_ice_gathering_complete(conn: RtcPeerConnection, limit: Duration) {
     if conn.ice_gathering_state() == RtcIceGatheringState::Complete {
         debug!("Ice gathering already completed");
         return;
@@ -658,10 +668,14 @@ async fn wait_for_ice_gathering_complete(conn: RtcPeerConnection) {
 
     conn.set_onicegatheringstatechange(Some(onstatechange.as_ref().unchecked_ref()));
 
-    rx.next().await;
+    select! {
+        _ = rx.next().fuse() => debug!("Ice gathering completed"),
+        _ = Delay::new(limit).fuse() => {
+            debug!("Ice gathering still going after {limit:?}; the rest is trickled")
+        }
+    }
 
     conn.set_onicegatheringstatechange(None);
-    debug!("Ice gathering completed");
 }
 
 fn create_data_channels(

@@ -104,7 +104,7 @@ struct Args {
 
     /// The address players reach this server at, when it is not the one
     /// they connect to (behind a reverse proxy): share links are made
-    /// under it, `<URL>/play/<code>`. Example: https://play.example.com
+    /// under it, `<URL>/play/<code>`. Example: `https://play.example.com`
     #[arg(long, env = "P2P_SIGNALING_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
 }

@@ -6,7 +6,14 @@
 //! configured (so `/` is `index.html` and `/game.js` a file), else with
 //! `426 {"error": "websocket_upgrade_required"}`.
 
-use crate::{ice::IceSettings, token, topology::Hub};
+use crate::{
+    forwarded::ClientAddr,
+    hub::{Hub, Refusal},
+    ice::IceSettings,
+    origin::Origins,
+    token,
+    web_root::WebRoot,
+};
 use axum::{
     Json, Router,
     body::Bytes,
@@ -22,14 +29,12 @@ use bevy_p2p_protocol::{
 };
 use matchbox_protocol::PeerId;
 use std::{
-    path::Path as FsPath,
     sync::Arc,
     time::{Instant, SystemTime, UNIX_EPOCH},
 };
-use tower::ServiceExt;
 use tower_http::{
-    cors::CorsLayer,
-    services::{ServeDir, ServeFile},
+    cors::{AllowOrigin, CorsLayer},
+    services::ServeFile,
 };
 use tracing::error;
 
@@ -37,6 +42,19 @@ use tracing::error;
 pub(crate) fn error_response(code: ErrorCode) -> Response {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, Json(ApiError::new(code))).into_response()
+}
+
+/// [`error_response`], with `Retry-After` (whole seconds, rounded up) for a
+/// rate limit.
+pub(crate) fn refusal_response(refusal: Refusal) -> Response {
+    let mut response = error_response(refusal.code);
+    if let Some(after) = refusal.retry_after {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    }
+    response
 }
 
 /// `/api/...` and `/healthz`, to merge into the signaling router before it
@@ -70,9 +88,20 @@ pub(crate) fn public_base(url: &str) -> Result<String, String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-pub(crate) fn routes(hub: Hub, published: Published) -> Router {
-    // The browser game may come from another origin (a dev server, a CDN);
-    // the API holds nothing a cross-origin page could abuse without the token.
+pub(crate) fn routes(hub: Hub, published: Published, origins: Arc<Origins>) -> Router {
+    // Pages the operator allows (a dev server, a CDN, see `origin.rs`) may
+    // call the API from their visitors' browsers; any other page is refused
+    // before a handler runs, since a browser sends a simple cross-origin
+    // POST without asking first.
+    let cors = {
+        let origins = origins.clone();
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::predicate(move |origin, parts| {
+                origins.allows(origin, parts.headers.get(header::HOST))
+            }))
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+    };
     let api = Router::new()
         .route(ROOMS, post(create_room))
         .route(ROOM_ROUTE, get(room_info))
@@ -81,37 +110,47 @@ pub(crate) fn routes(hub: Hub, published: Published) -> Router {
         .route(PEER_ROUTE, delete(remove_peer))
         .with_state(hub)
         .route(ICE, get(ice_servers).with_state(Arc::new(published.ice)))
-        .layer(CorsLayer::permissive());
+        .layer(middleware::from_fn_with_state(
+            origins,
+            refuse_other_origins,
+        ))
+        .layer(cors);
     api.route(HEALTH, get(|| async { "ok" }))
+}
+
+/// `403 origin_not_allowed` for a request from a page not allowed to use
+/// the API (preflights are the CORS layer's, which runs first).
+async fn refuse_other_origins(
+    State(origins): State<Arc<Origins>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match origins.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(code) => error_response(code),
+    }
 }
 
 /// Adds what needs the finished router: static files (or JSON 404s) for
 /// everything unrouted, and the plain-request guard on the websocket routes.
-pub(crate) fn finish(router: Router, web_root: Option<&FsPath>) -> Router {
-    // `web/build.sh` writes `file.gz` beside each large file: browsers that
-    // accept gzip (all of them) get that, several times smaller.
-    let files = web_root.map(|root| {
-        ServeDir::new(root)
-            .append_index_html_on_directories(true)
-            .precompressed_gzip()
-    });
+pub(crate) fn finish(router: Router, web_root: Option<WebRoot>) -> Router {
     let router = router.layer(middleware::from_fn_with_state(
-        files.clone(),
+        web_root.clone(),
         plain_request_on_ws_route,
     ));
-    match (web_root, files) {
-        (Some(root), Some(files)) => router
+    match web_root {
+        Some(files) => router
             // The page reads the code from its own URL.
-            .route_service(PLAY_ROUTE, ServeFile::new(root.join("index.html")))
-            .fallback_service(files),
-        _ => router.fallback(|| async { error_response(ErrorCode::NotFound) }),
+            .route_service(PLAY_ROUTE, ServeFile::new(files.index()))
+            .fallback(move |request: Request| async move { files.serve(request).await }),
+        None => router.fallback(|| async { error_response(ErrorCode::NotFound) }),
     }
 }
 
 /// Lets websocket upgrades through to matchbox and answers anything else on
 /// `/` and `/{path}` from the web root, or with `426` when there is none.
 async fn plain_request_on_ws_route(
-    State(files): State<Option<ServeDir>>,
+    State(files): State<Option<WebRoot>>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -124,10 +163,7 @@ async fn plain_request_on_ws_route(
     }
     match files {
         Some(files) if matches!(*request.method(), Method::GET | Method::HEAD) => {
-            match files.oneshot(request).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            }
+            files.serve(request).await
         }
         _ => error_response(ErrorCode::WebsocketUpgradeRequired),
     }
@@ -155,6 +191,7 @@ impl Links {
 /// `POST /api/rooms`, with an optional [`CreateRoom`] body.
 async fn create_room(
     State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
     axum::Extension(links): axum::Extension<Links>,
     body: Bytes,
 ) -> Response {
@@ -179,40 +216,44 @@ async fn create_room(
             ErrorCode::Internal
         })
     };
-    match hub.rooms(|rooms| rooms.create(Instant::now(), asked.capacity, fresh_code, host_token)) {
+    match hub.create_room(client, |rooms| {
+        rooms.create(Instant::now(), asked.capacity, fresh_code, host_token)
+    }) {
         Ok(mut created) => {
             created.share_url = links.share_url(&created.code);
             (StatusCode::CREATED, Json(created)).into_response()
         }
-        Err(error) => error_response(error),
+        Err(refusal) => refusal_response(refusal),
     }
 }
 
 /// `GET /api/rooms/{code}`
 async fn room_info(
     State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
     axum::Extension(links): axum::Extension<Links>,
     Path(code): Path<String>,
 ) -> Response {
-    match hub.rooms(|rooms| rooms.info(&code)) {
+    match hub.lookup(client, |rooms| rooms.info(&code)) {
         Ok(mut info) => {
             info.share_url = links.share_url(&info.code);
             Json::<RoomInfo>(info).into_response()
         }
-        Err(error) => error_response(error),
+        Err(refusal) => refusal_response(refusal),
     }
 }
 
 /// `POST /api/rooms/{code}/start` with `Authorization: Bearer <host_token>`
 async fn start_game(
     State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> Response {
     let token = host_token(&headers);
-    match hub.rooms(|rooms| rooms.start(&code, token)) {
+    match hub.lookup(client, |rooms| rooms.start(&code, token)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => error_response(error),
+        Err(refusal) => refusal_response(refusal),
     }
 }
 
@@ -222,14 +263,15 @@ async fn start_game(
 /// is not in the room.
 async fn remove_peer(
     State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
     Path((code, peer)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
     // matchbox writes peer ids as UUIDs; anything else names no peer.
     let peer = serde_json::from_value::<PeerId>(serde_json::Value::String(peer)).ok();
-    match hub.remove_client(&code, host_token(&headers), peer) {
+    match hub.remove_client(client, &code, host_token(&headers), peer) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(error) => error_response(error),
+        Err(refusal) => refusal_response(refusal),
     }
 }
 

@@ -38,9 +38,44 @@ pub fn generate() -> Result<String, getrandom::Error> {
         .collect())
 }
 
+/// A code as logs show it: a tag that tells one room's lines from
+/// another's within this run of the server, and says nothing of the code.
+///
+/// Logs travel (to log services, into bug reports); a code in them is a
+/// seat in a stranger's game. The tag is a keyed hash, keyed afresh each
+/// time the server starts.
+pub fn redacted(code: &str) -> Redacted {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let key = KEY.get_or_init(std::hash::RandomState::new);
+    // Tag what the registry would store, so `abc234` and `ABC234` match.
+    let canonical = normalize(code);
+    let tag = key.hash_one(canonical.as_deref().unwrap_or(code));
+    Redacted(tag)
+}
+
+/// See [`redacted`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redacted(u64);
+
+impl std::fmt::Display for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "room#{:08x}", self.0 >> 32)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logs_tell_rooms_apart_without_their_codes() {
+        let tag = redacted("ABC234").to_string();
+        assert!(tag.starts_with("room#") && tag.len() == 13, "{tag}");
+        assert!(!tag.contains("ABC234"));
+        assert_eq!(tag, redacted(" abc234").to_string());
+        assert_ne!(redacted("ABC234"), redacted("ABC235"));
+    }
 
     #[test]
     fn generated_codes_are_canonical_and_vary() {

@@ -4,9 +4,13 @@
 //! keeps each room's seats (one host seat, client seats up to the capacity),
 //! and introduces peers so they can open WebRTC links. It never sees game
 //! traffic. It speaks the matchbox 0.15 signaling protocol, so any
-//! `matchbox_socket` can use it; the room rules are our own
-//! `SignalingTopology`: every room is a star around its host, and a peer can
-//! only ever signal its own room's host (or, for the host, its own clients).
+//! `matchbox_socket` can use it; the room rules are our own: every room is
+//! a star around its host, and a peer can only ever signal its own room's
+//! host (or, for the host, its own clients).
+//!
+//! It is meant to face the internet: every connection, message, room and
+//! request a stranger can make is capped ([`Limits`]), and each refusal is
+//! an HTTP status or a websocket close code.
 //!
 //! Embed it in async code with [`serve`], or from a plain thread (a Bevy app)
 //! with [`spawn_in_background`]:
@@ -29,29 +33,40 @@
 pub mod code;
 
 mod api;
+mod forwarded;
+mod hub;
 pub mod ice;
+mod limits;
+mod listener;
+mod origin;
+mod peer;
 mod rooms;
 pub mod signals;
 mod token;
-mod topology;
+mod web_root;
 
 /// The wire contract shared with the plugin: codes, bodies, paths, room size.
 pub use bevy_p2p_protocol as protocol;
 pub use bevy_p2p_protocol::{
     ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, RoomInfo, RoomState,
 };
+pub use forwarded::Cidr;
+pub use limits::Rate;
 
-use matchbox_signaling::{NoCallbacks, SignalingServerBuilder};
+use axum::{Extension, Router, routing::get};
+use hub::{Hub, HubLimits};
 use std::{
     io,
     net::{Ipv4Addr, SocketAddr},
     path::PathBuf,
+    sync::Arc,
     thread,
     time::Duration,
 };
-use tokio::{sync::oneshot, task::JoinHandle};
-use topology::{Hub, RoomTopology};
-use tracing::error;
+use tokio::{
+    sync::{oneshot, watch},
+    task::JoinHandle,
+};
 
 /// How the server runs. [`Default`] is what the binary uses without flags.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +80,10 @@ pub struct ServerConfig {
     pub capacity: usize,
     /// How long a dropped host's seat is kept before the room closes. Default 30 s.
     pub host_grace: Duration,
-    /// How long a room with nobody connected lives. Default one hour.
-    pub idle_expiry: Duration,
+    /// How long a room whose host never connected lives (clients waiting in
+    /// it are closed with it). Default two minutes: the plugin connects as
+    /// soon as the room is created.
+    pub unclaimed_expiry: Duration,
     /// Folder of static files served at `/` and `/{file}`, with `index.html`
     /// also at `/play/{code}`. Default none.
     pub web_root: Option<PathBuf>,
@@ -88,6 +105,129 @@ pub struct ServerConfig {
     /// `<public_url>/play/<code>`. Default none: the plugin derives the link
     /// from the address it connects to.
     pub public_url: Option<String>,
+    /// Web pages (`https://games.example.org`, or `*` for any) whose
+    /// visitors' browsers may use the API and websockets, besides the
+    /// server's own pages. Default none.
+    pub allowed_origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client that
+    /// per-address limits count. Default none.
+    pub trusted_proxies: Vec<Cidr>,
+    /// What a stranger may ask of the server.
+    pub limits: Limits,
+}
+
+/// The caps on what strangers can make the server hold or do. Each has a
+/// flag; the defaults let a few thousand players use one server and keep
+/// any one address to what a household of players needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Open TCP connections (websockets included). Lowered at start to fit
+    /// the process's file descriptor limit. Default 4096.
+    pub max_connections: usize,
+    /// Open TCP connections from one address (IPv6: one /64); a trusted
+    /// proxy's connections count only towards the total. Default 64.
+    pub max_connections_per_address: usize,
+    /// Websockets from one client address, proxied or not. Default 32.
+    pub max_sockets_per_address: usize,
+    /// How long a connection may take to send a request head, and may stay
+    /// idle between requests. Default 10 s.
+    pub header_timeout: Duration,
+    /// The largest websocket message (and frame), bytes; larger ones close
+    /// the socket (`1009`) before they are parsed. Default 64 KiB.
+    pub max_message_bytes: usize,
+    /// Messages queued for one peer; a peer that lets its queue fill (it
+    /// reads slower than it is written to) is closed. Default 64.
+    pub peer_queue: usize,
+    /// Messages one websocket may send (`1008 too_many_messages` past it).
+    /// Default 20/s, bursts of 100.
+    pub peer_messages: Rate,
+    /// Rooms one address may create. Default 30/min, bursts of 30.
+    pub rooms_per_address: Rate,
+    /// Rooms everyone together may create. Default 1200/min, bursts of 200.
+    pub rooms_total: Rate,
+    /// Lookups of a code that names no live room, or with a wrong host
+    /// token, from one address: a budget for guessing codes, which refuses
+    /// every lookup while spent. Default 30/min, bursts of 30.
+    pub misses_per_address: Rate,
+    /// The same budget for everyone together. Default 600/min, bursts of 120.
+    pub misses_total: Rate,
+    /// Live rooms. Default 10000.
+    pub max_rooms: usize,
+    /// Addresses the rate limits remember at once. Default 100000.
+    pub tracked_addresses: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_connections_per_address: 64,
+            max_sockets_per_address: 32,
+            header_timeout: Duration::from_secs(10),
+            max_message_bytes: 64 * 1024,
+            peer_queue: 64,
+            peer_messages: Rate::per_second(20, 100),
+            rooms_per_address: Rate {
+                per_minute: 30,
+                burst: 30,
+            },
+            rooms_total: Rate {
+                per_minute: 1200,
+                burst: 200,
+            },
+            misses_per_address: Rate {
+                per_minute: 30,
+                burst: 30,
+            },
+            misses_total: Rate {
+                per_minute: 600,
+                burst: 120,
+            },
+            max_rooms: 10_000,
+            tracked_addresses: 100_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Checks that every limit lets something through.
+    pub fn validate(&self, max_signal_bytes: usize) -> Result<(), String> {
+        let counts = [
+            ("max_connections", self.max_connections),
+            (
+                "max_connections_per_address",
+                self.max_connections_per_address,
+            ),
+            ("max_sockets_per_address", self.max_sockets_per_address),
+            ("peer_queue", self.peer_queue),
+            ("max_rooms", self.max_rooms),
+            ("tracked_addresses", self.tracked_addresses),
+        ];
+        if let Some((name, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be at least 1"));
+        }
+        if self.header_timeout.is_zero() {
+            return Err("header_timeout must not be zero".into());
+        }
+        // A signal travels as JSON: its payload plus the envelope and escapes.
+        if self.max_message_bytes < max_signal_bytes + 1024 {
+            return Err(format!(
+                "max_message_bytes ({}) must be at least max_signal_bytes + 1024 ({})",
+                self.max_message_bytes,
+                max_signal_bytes + 1024
+            ));
+        }
+        for (name, rate) in [
+            ("peer_messages", self.peer_messages),
+            ("rooms_per_address", self.rooms_per_address),
+            ("rooms_total", self.rooms_total),
+            ("misses_per_address", self.misses_per_address),
+            ("misses_total", self.misses_total),
+        ] {
+            rate.validate(name)?;
+        }
+        Ok(())
+    }
 }
 
 impl Default for ServerConfig {
@@ -96,7 +236,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 3536)),
             capacity: bevy_p2p_protocol::room::MAX_PLAYERS,
             host_grace: Duration::from_secs(30),
-            idle_expiry: Duration::from_secs(3600),
+            unclaimed_expiry: Duration::from_secs(120),
             web_root: None,
             max_signal_bytes: signals::DEFAULT_MAX_SIGNAL_BYTES,
             peer_silence_timeout: Duration::from_secs(25),
@@ -105,6 +245,9 @@ impl Default for ServerConfig {
                 ..ice::IceSettings::default()
             },
             public_url: None,
+            allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -115,7 +258,8 @@ impl Default for ServerConfig {
 pub struct RunningServer {
     local_addr: SocketAddr,
     hub: Hub,
-    stop: Option<oneshot::Sender<()>>,
+    /// Turned true to stop: the accept loop and every websocket watch it.
+    stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
     clock: JoinHandle<()>,
 }
@@ -132,114 +276,135 @@ impl RunningServer {
         self.hub.dropped_signals()
     }
 
-    /// Stops accepting connections, closes every websocket, and returns once
-    /// they are gone (matchbox gives unresponsive peers a few seconds).
+    /// Stops accepting connections, closes every websocket
+    /// (`1001 server_stopping`), and returns once they are gone (peers that
+    /// do not answer get a few seconds).
     pub async fn shutdown(mut self) {
         self.clock.abort();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.send_replace(true);
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        // Every websocket holds a receiver until it has closed.
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.stop.closed()).await;
     }
 }
+
+/// How long stopping waits for connections and websockets to close.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.clock.abort();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.send_replace(true);
     }
 }
 
 /// Binds `config.bind` and starts serving on the current tokio runtime.
 ///
 /// Returns as soon as the socket is bound: connections made from then on
-/// are accepted. Must be called inside a tokio runtime.
-#[expect(
-    clippy::result_large_err,
-    reason = "matchbox's connection callback must return Result<bool, Response>"
-)]
+/// are accepted. Must be called inside a tokio runtime. A setting the
+/// server cannot work with is an [`io::ErrorKind::InvalidInput`] error.
 pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
+    fn invalid(error: impl Into<String>) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, error.into())
+    }
     if config.capacity == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "capacity must be at least 1 (the host)",
-        ));
+        return Err(invalid("capacity must be at least 1 (the host)"));
     }
     if config.peer_silence_timeout.is_zero() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "peer_silence_timeout must not be zero",
-        ));
+        return Err(invalid("peer_silence_timeout must not be zero"));
     }
     config
         .ice
         .validate()
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        .map_err(|error| invalid(error.to_string()))?;
+    config
+        .limits
+        .validate(config.max_signal_bytes)
+        .map_err(invalid)?;
     let public_url = config
         .public_url
         .as_deref()
         .map(api::public_base)
         .transpose()
-        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+        .map_err(invalid)?;
+    let origins = Arc::new(
+        origin::Origins::new(&config.allowed_origins, public_url.as_deref()).map_err(invalid)?,
+    );
+    let web_root = config
+        .web_root
+        .as_deref()
+        .map(web_root::WebRoot::new)
+        .transpose()
+        .map_err(|error| invalid(format!("web root: {error}")))?;
+    let limits = config.limits;
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
             host_grace: config.host_grace,
-            idle_expiry: config.idle_expiry,
+            unclaimed_expiry: config.unclaimed_expiry,
+            max_rooms: limits.max_rooms,
         },
-        config.max_signal_bytes,
-        config.peer_silence_timeout,
+        HubLimits {
+            max_signal_bytes: config.max_signal_bytes,
+            peer_queue: limits.peer_queue,
+            sockets_per_address: limits.max_sockets_per_address,
+            room_creation: (limits.rooms_per_address, limits.rooms_total),
+            failed_lookups: (limits.misses_per_address, limits.misses_total),
+            tracked_addresses: limits.tracked_addresses,
+        },
     );
-    let (stop, stopped) = oneshot::channel();
-    let admit = hub.clone();
-    let bind = hub.clone();
-    let web_root = config.web_root.clone();
-    let mut server = SignalingServerBuilder::<RoomTopology, NoCallbacks, Hub>::new(
-        config.bind,
-        RoomTopology,
+    let (stop, stopping) = watch::channel(false);
+    let sockets = peer::Sockets {
+        hub: hub.clone(),
+        limits: peer::PeerLimits {
+            max_message_bytes: limits.max_message_bytes,
+            messages: limits.peer_messages,
+            silence: config.peer_silence_timeout,
+        },
+        origins: origins.clone(),
+        stopping: stopping.clone(),
+    };
+    let proxies = forwarded::TrustedProxies::new(config.trusted_proxies.clone());
+    let websockets = Router::new()
+        .route("/", get(peer::upgrade))
+        .route("/{path}", get(peer::upgrade))
+        .with_state(sockets);
+    let router = api::routes(
         hub.clone(),
+        api::Published {
+            ice: config.ice.clone(),
+            public_url,
+        },
+        origins,
     )
-    .mutate_router(|router| {
-        router.merge(api::routes(
-            hub.clone(),
-            api::Published {
-                ice: config.ice.clone(),
-                public_url,
-            },
-        ))
-    })
-    .on_connection_request(move |request| {
-        admit
-            .admit(
-                request.origin,
-                request.path.as_deref(),
-                &request.query_params,
-            )
-            .map(|()| true)
-            .map_err(api::error_response)
-    })
-    .on_id_assignment(move |(origin, peer)| bind.bind(origin, peer))
-    .with_shutdown(stopped)
-    .build_with(|router| api::finish(router, web_root.as_deref()));
-    let local_addr = server.bind().map_err(|error| match error {
-        matchbox_signaling::Error::Bind(error) => error,
-        other => io::Error::other(other),
-    })?;
-    let server = tokio::spawn(async move {
-        if let Err(cause) = server.serve().await {
-            error!(%cause, "signaling server stopped");
-        }
-    });
-    let hub_for_stats = hub.clone();
-    let clock = tokio::spawn(run_clock(hub, tick_period(&config)));
+    .merge(websockets);
+    let router = api::finish(router, web_root).layer(Extension(proxies.clone()));
+
+    let listener = std::net::TcpListener::bind(config.bind)?;
+    listener.set_nonblocking(true)?;
+    let local_addr = listener.local_addr()?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let connection_limits = listener::ConnectionLimits {
+        total: listener::fit_descriptor_limit(limits.max_connections),
+        per_address: limits.max_connections_per_address,
+        header_timeout: limits.header_timeout,
+    };
+    let is_proxy: listener::IsProxy = Arc::new(move |ip| proxies.contains(ip));
+    let server = tokio::spawn(listener::serve(
+        listener,
+        router,
+        connection_limits,
+        is_proxy,
+        stopping,
+        SHUTDOWN_DRAIN,
+    ));
+    let clock = tokio::spawn(run_clock(hub.clone(), tick_period(&config)));
     Ok(RunningServer {
         local_addr,
-        hub: hub_for_stats,
-        stop: Some(stop),
+        hub,
+        stop,
         server: Some(server),
         clock,
     })
@@ -248,7 +413,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
 /// How often the grace and expiry clocks are checked: a tenth of the shorter
 /// period, so deadlines are met within 10 %, between 10 ms and 1 s.
 fn tick_period(config: &ServerConfig) -> Duration {
-    (config.host_grace.min(config.idle_expiry) / 10)
+    (config.host_grace.min(config.unclaimed_expiry) / 10)
         .clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 

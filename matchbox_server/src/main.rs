@@ -5,7 +5,7 @@
 //! on stdout once it accepts connections; logs go to stderr (`RUST_LOG`
 //! filters them, default `info`).
 
-use bevy_p2p_signaling::{ServerConfig, ice::IceSettings, serve};
+use bevy_p2p_signaling::{Cidr, Limits, Rate, ServerConfig, ice::IceSettings, serve};
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
@@ -40,10 +40,12 @@ struct Args {
           default_value_t = ServerConfig::default().host_grace.as_secs())]
     host_grace_secs: u64,
 
-    /// Seconds a room with nobody connected lives.
-    #[arg(long, env = "P2P_SIGNALING_IDLE_EXPIRY_SECS", value_name = "S",
-          default_value_t = ServerConfig::default().idle_expiry.as_secs())]
-    idle_expiry_secs: u64,
+    /// Seconds a room whose host never connected lives; clients waiting
+    /// in it are closed with it.
+    #[arg(long, env = "P2P_SIGNALING_UNCLAIMED_ROOM_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().unclaimed_expiry.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    unclaimed_room_secs: u64,
 
     /// Serve this folder's files at / and /play/{code}.
     #[arg(long, env = "P2P_SIGNALING_WEB_ROOT", value_name = "DIR")]
@@ -107,11 +109,107 @@ struct Args {
     /// under it, `<URL>/play/<code>`. Example: `https://play.example.com`
     #[arg(long, env = "P2P_SIGNALING_PUBLIC_URL", value_name = "URL")]
     public_url: Option<String>,
+
+    /// A web page origin (`https://games.example.org`) whose visitors'
+    /// browsers may use the API and websockets, besides this server's own
+    /// pages; repeat for more, `*` for any page.
+    #[arg(
+        long = "allow-origin",
+        env = "P2P_SIGNALING_ALLOW_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    allow_origin: Vec<String>,
+
+    /// A reverse proxy's address or block (`127.0.0.1`, `172.16.0.0/12`):
+    /// requests from it are counted against the client its
+    /// X-Forwarded-For names. Repeat for more.
+    #[arg(
+        long = "trusted-proxy",
+        env = "P2P_SIGNALING_TRUSTED_PROXIES",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<Cidr>,
+
+    /// Open connections in total (lowered to fit the open-file limit).
+    #[arg(long, env = "P2P_SIGNALING_MAX_CONNECTIONS", value_name = "N",
+          default_value_t = Limits::default().max_connections,
+          value_parser = at_least_one)]
+    max_connections: usize,
+
+    /// Open connections from one address (IPv6: one /64).
+    #[arg(long, env = "P2P_SIGNALING_MAX_CONNECTIONS_PER_IP", value_name = "N",
+          default_value_t = Limits::default().max_connections_per_address,
+          value_parser = at_least_one)]
+    max_connections_per_ip: usize,
+
+    /// Websockets from one client address, behind a proxy too.
+    #[arg(long, env = "P2P_SIGNALING_MAX_SOCKETS_PER_IP", value_name = "N",
+          default_value_t = Limits::default().max_sockets_per_address,
+          value_parser = at_least_one)]
+    max_sockets_per_ip: usize,
+
+    /// Seconds a connection may take to send a request head, or stay idle
+    /// between requests.
+    #[arg(long, env = "P2P_SIGNALING_HEADER_TIMEOUT_SECS", value_name = "S",
+          default_value_t = Limits::default().header_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_secs: u64,
+
+    /// The largest websocket message, bytes; larger ones close the socket.
+    #[arg(long, env = "P2P_SIGNALING_MAX_MESSAGE_BYTES", value_name = "BYTES",
+          default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+
+    /// Messages queued for one peer before it is closed as a slow reader.
+    #[arg(long, env = "P2P_SIGNALING_PEER_QUEUE", value_name = "N",
+          default_value_t = Limits::default().peer_queue,
+          value_parser = at_least_one)]
+    peer_queue: usize,
+
+    /// Messages one websocket may send: RATE/s or RATE/min, then :BURST.
+    #[arg(long, env = "P2P_SIGNALING_PEER_MESSAGE_RATE", value_name = "RATE",
+          default_value_t = Limits::default().peer_messages)]
+    peer_message_rate: Rate,
+
+    /// Rooms one address may create.
+    #[arg(long, env = "P2P_SIGNALING_ROOM_RATE_PER_IP", value_name = "RATE",
+          default_value_t = Limits::default().rooms_per_address)]
+    room_rate_per_ip: Rate,
+
+    /// Rooms everyone together may create.
+    #[arg(long, env = "P2P_SIGNALING_ROOM_RATE", value_name = "RATE",
+          default_value_t = Limits::default().rooms_total)]
+    room_rate: Rate,
+
+    /// Lookups of unknown codes (or with a wrong host token) one address
+    /// may make; while spent, all its lookups are refused.
+    #[arg(long, env = "P2P_SIGNALING_MISS_RATE_PER_IP", value_name = "RATE",
+          default_value_t = Limits::default().misses_per_address)]
+    miss_rate_per_ip: Rate,
+
+    /// Lookups of unknown codes everyone together may make.
+    #[arg(long, env = "P2P_SIGNALING_MISS_RATE", value_name = "RATE",
+          default_value_t = Limits::default().misses_total)]
+    miss_rate: Rate,
+
+    /// Live rooms at most.
+    #[arg(long, env = "P2P_SIGNALING_MAX_ROOMS", value_name = "N",
+          default_value_t = Limits::default().max_rooms,
+          value_parser = at_least_one)]
+    max_rooms: usize,
+
+    /// Addresses the rate limits remember at once.
+    #[arg(long, env = "P2P_SIGNALING_TRACKED_ADDRESSES", value_name = "N",
+          default_value_t = Limits::default().tracked_addresses,
+          value_parser = at_least_one)]
+    tracked_addresses: usize,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
     match raw.trim().parse::<usize>() {
-        Ok(0) => Err("capacity must be at least 1 (the host)".into()),
+        Ok(0) => Err("must be at least 1".into()),
         Ok(n) => Ok(n),
         Err(e) => Err(e.to_string()),
     }
@@ -123,7 +221,7 @@ impl Args {
             bind: self.bind,
             capacity: self.capacity,
             host_grace: Duration::from_secs(self.host_grace_secs),
-            idle_expiry: Duration::from_secs(self.idle_expiry_secs),
+            unclaimed_expiry: Duration::from_secs(self.unclaimed_room_secs),
             web_root: self.web_root,
             max_signal_bytes: self.max_signal_bytes,
             peer_silence_timeout: Duration::from_secs(self.peer_silence_secs),
@@ -134,6 +232,23 @@ impl Args {
                 credential_lifetime: Duration::from_secs(self.turn_credential_secs),
             },
             public_url: self.public_url,
+            allowed_origins: self.allow_origin,
+            trusted_proxies: self.trusted_proxy,
+            limits: Limits {
+                max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_ip,
+                max_sockets_per_address: self.max_sockets_per_ip,
+                header_timeout: Duration::from_secs(self.header_timeout_secs),
+                max_message_bytes: self.max_message_bytes,
+                peer_queue: self.peer_queue,
+                peer_messages: self.peer_message_rate,
+                rooms_per_address: self.room_rate_per_ip,
+                rooms_total: self.room_rate,
+                misses_per_address: self.miss_rate_per_ip,
+                misses_total: self.miss_rate,
+                max_rooms: self.max_rooms,
+                tracked_addresses: self.tracked_addresses,
+            },
         }
     }
 }
@@ -231,7 +346,7 @@ mod tests {
             "--capacity=8",
             "--host-grace-secs",
             "5",
-            "--idle-expiry-secs=60",
+            "--unclaimed-room-secs=60",
             "--web-root",
             "web",
             "--max-signal-bytes=8192",
@@ -247,12 +362,28 @@ mod tests {
             "--turn-credential-secs=90",
             "--public-url",
             "https://play.example.com",
+            "--allow-origin=https://games.example.org",
+            "--trusted-proxy",
+            "172.16.0.0/12",
+            "--max-connections=100",
+            "--max-connections-per-ip=5",
+            "--max-sockets-per-ip=4",
+            "--header-timeout-secs=3",
+            "--max-message-bytes=32768",
+            "--peer-queue=16",
+            "--peer-message-rate=5/s:10",
+            "--room-rate-per-ip=2/min:3",
+            "--room-rate=100/min",
+            "--miss-rate-per-ip=6/min:1",
+            "--miss-rate=60/min:60",
+            "--max-rooms=50",
+            "--tracked-addresses=1000",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
         assert_eq!(config.capacity, 8);
         assert_eq!(config.host_grace, Duration::from_secs(5));
-        assert_eq!(config.idle_expiry, Duration::from_secs(60));
+        assert_eq!(config.unclaimed_expiry, Duration::from_secs(60));
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
         assert_eq!(config.max_signal_bytes, 8192);
         assert_eq!(config.peer_silence_timeout, Duration::from_secs(40));
@@ -270,6 +401,30 @@ mod tests {
             config.public_url.as_deref(),
             Some("https://play.example.com")
         );
+        assert_eq!(config.allowed_origins, ["https://games.example.org"]);
+        assert_eq!(
+            config.trusted_proxies,
+            ["172.16.0.0/12".parse::<Cidr>().expect("block")]
+        );
+        let rate = |per_minute, burst| Rate { per_minute, burst };
+        assert_eq!(
+            config.limits,
+            Limits {
+                max_connections: 100,
+                max_connections_per_address: 5,
+                max_sockets_per_address: 4,
+                header_timeout: Duration::from_secs(3),
+                max_message_bytes: 32768,
+                peer_queue: 16,
+                peer_messages: rate(300, 10),
+                rooms_per_address: rate(2, 3),
+                rooms_total: rate(100, 100),
+                misses_per_address: rate(6, 1),
+                misses_total: rate(60, 60),
+                max_rooms: 50,
+                tracked_addresses: 1000,
+            }
+        );
     }
 
     #[test]
@@ -282,6 +437,10 @@ mod tests {
             &["--frobnicate"],
             &["--peer-silence-secs", "0"],
             &["--turn-credential-secs", "0"],
+            &["--trusted-proxy", "10.0.0.0/40"],
+            &["--room-rate", "5/hour"],
+            &["--room-rate", "5/min:0"],
+            &["--max-rooms", "0"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }

@@ -35,8 +35,11 @@ pub(crate) struct Settings {
     pub(crate) capacity: usize,
     /// How long the host seat is kept for a host that dropped.
     pub(crate) host_grace: Duration,
-    /// How long a room with nobody connected lives.
-    pub(crate) idle_expiry: Duration,
+    /// How long a room whose host never connected lives, waiting clients
+    /// and all.
+    pub(crate) unclaimed_expiry: Duration,
+    /// Live rooms at most: past it, creating one is refused.
+    pub(crate) max_rooms: usize,
 }
 
 /// Which seat a websocket holds.
@@ -99,18 +102,14 @@ struct Room<P> {
     /// Client tickets outstanding: they count against capacity.
     clients_reserved: usize,
     started: bool,
-    /// Creation, or the last time the room became empty. Only read while the
-    /// room is empty.
-    idle_since: Instant,
+    /// When the room was created: a host that never comes leaves it
+    /// unclaimed, closed at `created + unclaimed_expiry`.
+    created: Instant,
 }
 
 impl<P: Copy + Eq> Room<P> {
     fn players(&self) -> usize {
         self.clients.len() + usize::from(matches!(self.host, HostSeat::Connected(_)))
-    }
-
-    fn is_unused(&self) -> bool {
-        self.players() == 0 && !self.host_reserved && self.clients_reserved == 0
     }
 
     fn state(&self) -> RoomState {
@@ -172,6 +171,9 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Some(asked) => asked.min(self.settings.capacity),
             None => self.settings.capacity,
         };
+        if self.rooms.len() >= self.settings.max_rooms {
+            return Err(ErrorCode::ServerFull);
+        }
         for _ in 0..CODE_ATTEMPTS {
             let code = fresh_code()?;
             let Entry::Vacant(slot) = self.rooms.entry(code.clone()) else {
@@ -185,9 +187,9 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 host_reserved: false,
                 clients_reserved: 0,
                 started: false,
-                idle_since: now,
+                created: now,
             });
-            info!(code, capacity, rooms = self.rooms.len(), "room created");
+            info!(code = %code::redacted(&code), capacity, rooms = self.rooms.len(), "room created");
             // The HTTP layer adds the share link: it knows the public URL.
             return Ok(CreatedRoom {
                 code,
@@ -222,7 +224,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         }
         if !room.started {
             room.started = true;
-            info!(code, players = room.players(), "game started");
+            info!(code = %code::redacted(&code), players = room.players(), "game started");
         }
         Ok(())
     }
@@ -245,7 +247,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let Some(peer) = peer.filter(|peer| room.clients.contains(peer)) else {
             return Ok(Vec::new());
         };
-        info!(code, %peer, "client removed by its host");
+        info!(code = %code::redacted(&code), %peer, "client removed by its host");
         Ok(vec![Effect::Remove(peer)])
     }
 
@@ -295,27 +297,25 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
 
     /// Gives back a ticket's seat without joining.
     #[cfg(test)]
-    pub(crate) fn cancel(&mut self, ticket: Ticket, now: Instant) {
+    pub(crate) fn cancel(&mut self, ticket: Ticket) {
         if let Some(reservation) = self.tickets.remove(&ticket) {
-            self.release(&reservation, now);
+            self.release(&reservation);
         }
     }
 
     /// Whether a ticket still holds its seat.
+    #[cfg(test)]
     pub(crate) fn has_ticket(&self, ticket: Ticket) -> bool {
         self.tickets.contains_key(&ticket)
     }
 
-    fn release(&mut self, reservation: &Reservation, now: Instant) {
+    fn release(&mut self, reservation: &Reservation) {
         let Some(room) = self.rooms.get_mut(&reservation.code) else {
             return;
         };
         match reservation.role {
             Role::Host => room.host_reserved = false,
             Role::Client => room.clients_reserved = room.clients_reserved.saturating_sub(1),
-        }
-        if room.is_unused() {
-            room.idle_since = now;
         }
     }
 
@@ -328,7 +328,6 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         ticket: Ticket,
         peer: P,
         code: &str,
-        now: Instant,
     ) -> Result<(String, Role, Vec<Effect<P>>), ErrorCode> {
         let reservation = self
             .tickets
@@ -338,7 +337,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             || self.seats.contains_key(&peer)
         {
             // Cannot happen with matchbox's handler; refuse rather than seat a peer twice.
-            self.release(&reservation, now);
+            self.release(&reservation);
             return Err(ErrorCode::Busy);
         }
         let Some(room) = self.rooms.get_mut(&reservation.code) else {
@@ -358,7 +357,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                         .map(|&client| Effect::Introduce { host: peer, client }),
                 );
                 info!(
-                    code = reservation.code,
+                    code = %code::redacted(&reservation.code),
                     %peer,
                     players = room.players(),
                     capacity = room.capacity,
@@ -373,7 +372,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     effects.push(Effect::Introduce { host, client: peer });
                 }
                 info!(
-                    code = reservation.code,
+                    code = %code::redacted(&reservation.code),
                     %peer,
                     players = room.players(),
                     capacity = room.capacity,
@@ -403,7 +402,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     .map(|&client| Effect::Left { to: client, peer }),
             );
             info!(
-                code,
+                code = %code::redacted(&code),
                 %peer,
                 players = room.players(),
                 grace_secs = self.settings.host_grace.as_secs_f32(),
@@ -414,10 +413,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             if let HostSeat::Connected(host) = room.host {
                 effects.push(Effect::Left { to: host, peer });
             }
-            info!(code, %peer, players = room.players(), "client left");
-        }
-        if room.is_unused() {
-            room.idle_since = now;
+            info!(code = %code::redacted(&code), %peer, players = room.players(), "client left");
         }
         effects
     }
@@ -440,8 +436,8 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
     }
 
     /// Runs the clocks: releases stale tickets, closes rooms whose host did
-    /// not come back within the grace, and removes rooms unused for the idle
-    /// expiry. Returns the websockets to close.
+    /// not come back within the grace, and rooms whose host never came.
+    /// Returns the websockets to close.
     pub(crate) fn tick(&mut self, now: Instant) -> Vec<Effect<P>> {
         let stale: Vec<Ticket> = self
             .tickets
@@ -452,35 +448,35 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         for ticket in stale {
             if let Some(reservation) = self.tickets.remove(&ticket) {
                 debug!(
-                    code = reservation.code,
+                    code = %code::redacted(&reservation.code),
                     "releasing a seat whose websocket never started"
                 );
-                self.release(&reservation, now);
+                self.release(&reservation);
             }
         }
 
         let Settings {
             host_grace,
-            idle_expiry,
+            unclaimed_expiry,
             ..
         } = self.settings;
         let mut effects = Vec::new();
         let mut gone = Vec::new();
         for (code, room) in &self.rooms {
-            if let HostSeat::Away { since } = room.host
-                && now.duration_since(since) >= host_grace
-            {
-                info!(
-                    code,
-                    clients = room.clients.len(),
+            let why = match room.host {
+                HostSeat::Away { since } if now.duration_since(since) >= host_grace => {
                     "room closed: host did not come back"
-                );
-                effects.extend(room.clients.iter().map(|&client| Effect::Close(client)));
-                gone.push(code.clone());
-            } else if room.is_unused() && now.duration_since(room.idle_since) >= idle_expiry {
-                info!(code, "room expired: unused");
-                gone.push(code.clone());
-            }
+                }
+                HostSeat::NeverConnected
+                    if now.duration_since(room.created) >= unclaimed_expiry =>
+                {
+                    "room closed: its host never came"
+                }
+                _ => continue,
+            };
+            info!(code = %code::redacted(code), clients = room.clients.len(), "{why}");
+            effects.extend(room.clients.iter().map(|&client| Effect::Close(client)));
+            gone.push(code.clone());
         }
         for code in gone {
             if let Some(room) = self.rooms.remove(&code) {
@@ -512,7 +508,8 @@ mod tests {
         Settings {
             capacity: 3,
             host_grace: Duration::from_secs(30),
-            idle_expiry: Duration::from_secs(3600),
+            unclaimed_expiry: Duration::from_secs(120),
+            max_rooms: 3,
         }
     }
 
@@ -532,7 +529,7 @@ mod tests {
         now: Instant,
     ) -> Vec<Effect<u32>> {
         let ticket = registry.reserve(code, token, now).expect("reserve");
-        registry.join(ticket, peer, code, now).expect("join").2
+        registry.join(ticket, peer, code).expect("join").2
     }
 
     #[test]
@@ -660,7 +657,7 @@ mod tests {
             registry.reserve(&code, Some(TOKEN), now),
             Err(ErrorCode::HostSeatTaken)
         );
-        registry.cancel(host, now);
+        registry.cancel(host);
         assert!(registry.reserve(&code, Some(TOKEN), now).is_ok());
     }
 
@@ -819,35 +816,58 @@ mod tests {
     }
 
     #[test]
-    fn idle_rooms_expire_but_occupied_ones_never() {
+    fn a_room_whose_host_never_came_closes_with_its_waiting_clients() {
         let start = Instant::now();
-        let hour = Duration::from_secs(3600);
+        let unclaimed = settings().unclaimed_expiry;
         let mut registry: Registry<u32> = Registry::new(settings());
-        registry
-            .create(start, None, || Ok("AAAAAA".to_owned()), TOKEN.into())
-            .expect("room");
-        registry
-            .create(start, None, || Ok("BBBBBB".to_owned()), TOKEN.into())
-            .expect("room");
-        seat(&mut registry, "BBBBBB", None, 10, start);
-        assert!(
+        for code in ["AAAAAA", "BBBBBB", "CCCCCC"] {
             registry
-                .tick(start + hour - Duration::from_millis(1))
-                .is_empty()
+                .create(start, None, || Ok(code.to_owned()), TOKEN.into())
+                .expect("room");
+        }
+        // A client waits in A; B's host comes; nobody comes to C.
+        seat(&mut registry, "AAAAAA", None, 10, start);
+        seat(&mut registry, "BBBBBB", Some(TOKEN), 1, start);
+        let before = start + unclaimed - Duration::from_millis(1);
+        assert!(registry.tick(before).is_empty());
+        assert_eq!(registry.room_count(), 3);
+        assert_eq!(
+            registry.tick(start + unclaimed),
+            vec![Effect::Close(10)],
+            "the waiting client is closed with its room"
         );
-        assert_eq!(registry.room_count(), 2);
-        registry.tick(start + hour);
         assert_eq!(registry.info("AAAAAA"), Err(ErrorCode::RoomNotFound));
-        // Occupied for days: still there.
-        registry.tick(start + hour * 48);
+        assert_eq!(registry.info("CCCCCC"), Err(ErrorCode::RoomNotFound));
+        // A host that is there keeps its room for days.
+        registry.tick(start + Duration::from_secs(3600 * 48));
         assert!(registry.info("BBBBBB").is_ok());
-        // Empty from now on: the clock starts at the last disconnect.
-        let left = start + hour * 48;
-        registry.leave(10, left);
-        registry.tick(left + hour - Duration::from_millis(1));
+        // A host that came once and left gets its grace, not the unclaimed clock.
+        let left = start + Duration::from_secs(3600 * 48);
+        registry.leave(1, left);
+        registry.tick(left + settings().host_grace - Duration::from_millis(1));
         assert!(registry.info("BBBBBB").is_ok());
-        registry.tick(left + hour);
+        registry.tick(left + settings().host_grace);
         assert_eq!(registry.room_count(), 0);
+    }
+
+    #[test]
+    fn past_the_room_cap_creating_is_refused_until_one_closes() {
+        let start = Instant::now();
+        let mut registry: Registry<u32> = Registry::new(settings());
+        let mut codes = ["AAAAAA", "BBBBBB", "CCCCCC", "DDDDDD", "EEEEEE"].into_iter();
+        let mut create = |registry: &mut Registry<u32>, now| {
+            let code = codes.next().expect("enough codes");
+            registry.create(now, None, || Ok(code.to_owned()), TOKEN.into())
+        };
+        for _ in 0..settings().max_rooms {
+            create(&mut registry, start).expect("under the cap");
+        }
+        assert_eq!(
+            create(&mut registry, start).map(|room| room.code),
+            Err(ErrorCode::ServerFull)
+        );
+        registry.tick(start + settings().unclaimed_expiry);
+        assert!(create(&mut registry, start + settings().unclaimed_expiry).is_ok());
     }
 
     #[test]
@@ -891,7 +911,7 @@ mod tests {
         let (mut registry, code) = registry_with_room(now);
         let ticket = registry.reserve(&code, None, now).expect("seat");
         assert_eq!(
-            registry.join(ticket, 10, "XYZ789", now).map(|j| j.1),
+            registry.join(ticket, 10, "XYZ789").map(|j| j.1),
             Err(ErrorCode::Busy)
         );
         // The seat is free again.

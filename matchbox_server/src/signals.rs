@@ -133,15 +133,14 @@ mod tests {
         );
     }
 
-    /// What a peer's websocket text goes through: matchbox's request parser,
-    /// then this wall. Nothing panics, and what passes is a signal of the
+    /// What a peer's websocket text goes through: the matchbox request
+    /// parser, then this wall. Nothing panics, and what passes is a signal of the
     /// right kind for its direction, within the cap.
     #[test]
     fn fuzz_requests_through_the_parser_and_the_wall() {
-        use axum::extract::ws::Message;
         use bevy_p2p_protocol::fuzz;
-        use matchbox_protocol::PeerRequest;
-        use matchbox_signaling::common_logic::parse_request;
+        use matchbox_protocol::{JsonPeerRequest, PeerRequest};
+        use std::str::FromStr;
 
         let seeds: [&[u8]; 4] = [
             br#"{"Signal":{"receiver":"67e55044-10b1-426f-9247-bb680e5fe0c8","data":{"Answer":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}}"#,
@@ -152,9 +151,7 @@ mod tests {
         let (mut signals, mut passed) = (0, 0);
         fuzz::run("server_signals", 200_000, &seeds, |bytes| {
             let text = String::from_utf8_lossy(bytes).into_owned();
-            let Ok(PeerRequest::Signal { data, .. }) =
-                parse_request(Ok(Message::Text(text.into())))
-            else {
+            let Ok(PeerRequest::Signal { data, .. }) = JsonPeerRequest::from_str(&text) else {
                 return;
             };
             signals += 1;

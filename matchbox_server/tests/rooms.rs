@@ -33,7 +33,13 @@ async fn healthz_answers() {
 
 #[tokio::test]
 async fn codes_are_valid_and_distinct() {
-    let server = start(test_config()).await;
+    // 200 rooms from one address: over the default per-address rate.
+    let mut config = test_config();
+    config.limits.rooms_per_address = bevy_p2p_signaling::Rate {
+        per_minute: 1000,
+        burst: 200,
+    };
+    let server = start(config).await;
     let mut codes = HashSet::new();
     for _ in 0..200 {
         let room = create_room(server.local_addr()).await;
@@ -468,21 +474,26 @@ async fn start_needs_the_host_token_and_host_away_wins() {
 }
 
 #[tokio::test]
-async fn idle_rooms_expire_and_occupied_rooms_do_not() {
+async fn rooms_whose_host_never_came_close_and_hosted_ones_do_not() {
     let server = start(ServerConfig {
-        idle_expiry: Duration::from_millis(300),
+        unclaimed_expiry: Duration::from_millis(300),
         host_grace: Duration::from_secs(60),
         ..test_config()
     })
     .await;
     let addr = server.local_addr();
     let unused = create_room(addr).await;
-    let occupied = create_room(addr).await;
-    let _client = connect(addr, &occupied.code, None).await;
+    let waiting = create_room(addr).await;
+    let hosted = create_room(addr).await;
+    let client = connect(addr, &waiting.code, None).await;
+    let _host = connect(addr, &hosted.code, Some(&hosted.host_token)).await;
     assert_eq!(room_info(addr, &unused.code).await.0, 200);
     wait_for_status(addr, &unused.code, 404).await;
+    wait_for_status(addr, &waiting.code, 404).await;
+    // The client who waited is told, not left hanging.
+    client.expect_closed().await;
     sleep(Duration::from_millis(600)).await;
-    assert_eq!(room_info(addr, &occupied.code).await.0, 200);
+    assert_eq!(room_info(addr, &hosted.code).await.0, 200);
 }
 
 #[tokio::test]
@@ -503,35 +514,70 @@ async fn plain_get_on_a_websocket_route() {
 }
 
 #[tokio::test]
-async fn api_allows_any_origin() {
-    let server = start(test_config()).await;
+async fn only_allowed_pages_use_the_api_and_websockets() {
+    let server = start(ServerConfig {
+        allowed_origins: vec!["http://localhost:8080".into()],
+        ..test_config()
+    })
+    .await;
     let addr = server.local_addr();
+    let own = format!("http://{addr}");
+    for allowed in ["http://localhost:8080", own.as_str()] {
+        let preflight = http(
+            addr,
+            "OPTIONS",
+            "/api/rooms",
+            &[
+                ("Origin", allowed),
+                ("Access-Control-Request-Method", "POST"),
+            ],
+        )
+        .await;
+        assert!(preflight.status < 300, "{preflight:?}");
+        assert_eq!(
+            preflight.header("access-control-allow-origin").as_deref(),
+            Some(allowed)
+        );
+        let created = http(addr, "POST", "/api/rooms", &[("Origin", allowed)]).await;
+        assert_eq!(created.status, 201, "{allowed}");
+        assert_eq!(
+            created.header("access-control-allow-origin").as_deref(),
+            Some(allowed)
+        );
+    }
+    // Any other page: no CORS grant, and a simple POST (which a browser
+    // sends without asking first) is refused before it makes a room.
+    let evil = "https://evil.example";
     let preflight = http(
         addr,
         "OPTIONS",
         "/api/rooms",
-        &[
-            ("Origin", "http://localhost:8080"),
-            ("Access-Control-Request-Method", "POST"),
-        ],
+        &[("Origin", evil), ("Access-Control-Request-Method", "POST")],
     )
     .await;
-    assert!(preflight.status < 300, "{preflight:?}");
+    assert_eq!(preflight.header("access-control-allow-origin"), None);
+    let created = http(addr, "POST", "/api/rooms", &[("Origin", evil)]).await;
     assert_eq!(
-        preflight.header("access-control-allow-origin").as_deref(),
-        Some("*")
+        (created.status, created.json()),
+        (403, json!({"error": "origin_not_allowed"}))
     );
-    let created = http(
-        addr,
-        "POST",
-        "/api/rooms",
-        &[("Origin", "http://localhost:8080")],
-    )
-    .await;
-    assert_eq!(created.status, 201);
+    assert_eq!(created.header("access-control-allow-origin"), None);
+    // The same for a websocket: a page elsewhere cannot take a seat.
+    let room = create_room(addr).await;
+    let refused = try_connect_with(addr, &room.code, None, &[("Origin", evil)]).await;
     assert_eq!(
-        created.header("access-control-allow-origin").as_deref(),
-        Some("*")
+        refused.err(),
+        Some((403, json!({"error": "origin_not_allowed"})))
+    );
+    assert!(
+        try_connect_with(
+            addr,
+            &room.code,
+            None,
+            &[("Origin", "http://localhost:8080")]
+        )
+        .await
+        .is_ok()
     );
 }
 

@@ -211,11 +211,20 @@ pub enum ErrorCode {
     NotFound,
     /// A plain request reached a websocket-only path.
     WebsocketUpgradeRequired,
+    /// Too many requests of this kind from this address (or from everyone,
+    /// in a flood); the `Retry-After` header says when to try again.
+    RateLimited,
+    /// This address holds as many connections as the server allows one address.
+    TooManyConnections,
+    /// The server holds as many rooms as it allows; try again later.
+    ServerFull,
+    /// The request came from a web page whose origin the server does not serve.
+    OriginNotAllowed,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by name.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 14] = [
         Self::InvalidCode,
         Self::RoomNotFound,
         Self::RoomFull,
@@ -226,6 +235,10 @@ impl ErrorCode {
         Self::Internal,
         Self::NotFound,
         Self::WebsocketUpgradeRequired,
+        Self::RateLimited,
+        Self::TooManyConnections,
+        Self::ServerFull,
+        Self::OriginNotAllowed,
     ];
 
     /// The name sent as `{"error": "..."}`.
@@ -241,6 +254,10 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::NotFound => "not_found",
             Self::WebsocketUpgradeRequired => "websocket_upgrade_required",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
+            Self::ServerFull => "server_full",
+            Self::OriginNotAllowed => "origin_not_allowed",
         }
     }
 
@@ -248,12 +265,13 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidCode | Self::BadRequest => 400,
-            Self::BadHostToken => 403,
+            Self::BadHostToken | Self::OriginNotAllowed => 403,
             Self::RoomNotFound | Self::NotFound => 404,
             Self::RoomFull | Self::HostSeatTaken => 409,
             Self::WebsocketUpgradeRequired => 426,
-            Self::Busy => 429,
+            Self::Busy | Self::RateLimited | Self::TooManyConnections => 429,
             Self::Internal => 500,
+            Self::ServerFull => 503,
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn test_config() -> ServerConfig {
     ServerConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         host_grace: Duration::from_millis(300),
-        idle_expiry: Duration::from_secs(3600),
+        unclaimed_expiry: Duration::from_secs(3600),
         ..ServerConfig::default()
     }
 }
@@ -146,11 +146,30 @@ pub async fn try_connect(
     path: &str,
     host_token: Option<&str>,
 ) -> Result<Peer, (u16, Value)> {
+    try_connect_with(addr, path, host_token, &[]).await
+}
+
+/// [`try_connect`] with extra request headers (an `Origin`, say).
+pub async fn try_connect_with(
+    addr: SocketAddr,
+    path: &str,
+    host_token: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Result<Peer, (u16, Value)> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = match host_token {
         Some(token) => format!("ws://{addr}/{path}?host_token={token}"),
         None => format!("ws://{addr}/{path}"),
     };
-    let (mut ws, _) = match timeout(WAIT, connect_async(url))
+    let mut request = url.into_client_request().expect("a websocket request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                .expect("header name"),
+            value.parse().expect("header value"),
+        );
+    }
+    let (mut ws, _) = match timeout(WAIT, connect_async(request))
         .await
         .expect("handshake in time")
     {

@@ -1,0 +1,354 @@
+//! The state every connection shares: the room registry, every seated
+//! peer's outgoing queue, and the limits on what strangers may ask for.
+//!
+//! The rules (who may hear whom, when a room closes) live in
+//! [`crate::rooms`]; this module turns their effects into messages. One
+//! mutex guards it all: every critical section is short and never awaits,
+//! and nothing is parsed or serialised under it (a relayed signal is checked
+//! and written out after the lock is let go).
+
+use crate::{
+    limits::{ConnectionCounter, KeyedLimiter, Rate, Refused},
+    rooms::{Effect, Registry, Role, Settings, Ticket},
+    signals,
+};
+use axum::extract::ws::{CloseFrame, Message, close_code};
+use bevy_p2p_protocol::{CreatedRoom, ErrorCode};
+use matchbox_protocol::{JsonPeerEvent, PeerId};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant},
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
+
+/// Shared state of one server: the room registry, every peer's queue, the
+/// per-address budgets.
+#[derive(Clone)]
+pub(crate) struct Hub(Arc<Mutex<HubInner>>);
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").finish_non_exhaustive()
+    }
+}
+
+/// What the hub holds strangers to, beyond the room rules.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HubLimits {
+    /// The cap on one signal's payload.
+    pub(crate) max_signal_bytes: usize,
+    /// Messages queued for one peer before it is taken for a slow reader
+    /// and closed.
+    pub(crate) peer_queue: usize,
+    /// Websockets open from one address (IPv6: one /64).
+    pub(crate) sockets_per_address: usize,
+    /// Rooms created, per address and by everyone.
+    pub(crate) room_creation: (Rate, Rate),
+    /// Lookups of a code that name no live room (or carry a wrong host
+    /// token), per address and by everyone: a budget for guessing codes.
+    pub(crate) failed_lookups: (Rate, Rate),
+    /// How many addresses the rate limits remember at once.
+    pub(crate) tracked_addresses: usize,
+}
+
+/// A refusal with, for a rate limit, when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    pub(crate) code: ErrorCode,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl From<ErrorCode> for Refusal {
+    fn from(code: ErrorCode) -> Self {
+        Self {
+            code,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<Refused> for Refusal {
+    fn from(refused: Refused) -> Self {
+        Self {
+            code: ErrorCode::RateLimited,
+            retry_after: Some(refused.retry_after),
+        }
+    }
+}
+
+struct HubInner {
+    registry: Registry<PeerId>,
+    limits: HubLimits,
+    /// Signals dropped by [`signals::check`] since the server started.
+    dropped_signals: u64,
+    links: HashMap<PeerId, Link>,
+    /// Open websockets per address.
+    sockets: ConnectionCounter<IpAddr>,
+    creations: KeyedLimiter<IpAddr>,
+    lookups: KeyedLimiter<IpAddr>,
+}
+
+/// How to reach one seated peer.
+struct Link {
+    /// The peer's outgoing queue, bounded by [`HubLimits::peer_queue`].
+    sender: mpsc::Sender<Message>,
+    /// Fired to end the peer's task (its room closed, it was removed, or it
+    /// reads too slowly).
+    kick: Option<oneshot::Sender<()>>,
+}
+
+/// A peer's way out of the hub: its queue's receiving end and its kick.
+pub(crate) struct Outbox {
+    pub(crate) messages: mpsc::Receiver<Message>,
+    pub(crate) kicked: oneshot::Receiver<()>,
+}
+
+/// Whether a code lookup's failure spends from the guessing budget.
+fn is_a_miss(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::RoomNotFound | ErrorCode::InvalidCode | ErrorCode::BadHostToken
+    )
+}
+
+impl Hub {
+    /// A hub with no rooms.
+    pub(crate) fn new(settings: Settings, limits: HubLimits) -> Self {
+        let now = Instant::now();
+        Self(Arc::new(Mutex::new(HubInner {
+            registry: Registry::new(settings),
+            dropped_signals: 0,
+            links: HashMap::new(),
+            sockets: ConnectionCounter::new(limits.sockets_per_address, usize::MAX),
+            creations: KeyedLimiter::new(
+                limits.room_creation.0,
+                limits.room_creation.1,
+                limits.tracked_addresses,
+                now,
+            ),
+            lookups: KeyedLimiter::new(
+                limits.failed_lookups.0,
+                limits.failed_lookups.1,
+                limits.tracked_addresses,
+                now,
+            ),
+            limits,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubInner> {
+        // A panic elsewhere must not take every later request down with it.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the room registry, for a request that may name a code
+    /// no room has: refused while `client`'s guessing budget is spent, and
+    /// a miss spends from it.
+    pub(crate) fn lookup<R>(
+        &self,
+        client: IpAddr,
+        f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
+    ) -> Result<R, Refusal> {
+        let now = Instant::now();
+        let mut hub = self.lock();
+        hub.lookups.check(client, now)?;
+        let result = f(&mut hub.registry);
+        if let Err(code) = &result
+            && is_a_miss(*code)
+        {
+            hub.lookups.spend(client, now);
+        }
+        result.map_err(Refusal::from)
+    }
+
+    /// Opens a room for `client`, within its room-creation budget.
+    pub(crate) fn create_room(
+        &self,
+        client: IpAddr,
+        f: impl FnOnce(&mut Registry<PeerId>) -> Result<CreatedRoom, ErrorCode>,
+    ) -> Result<CreatedRoom, Refusal> {
+        let mut hub = self.lock();
+        hub.creations.try_take(client, Instant::now())?;
+        f(&mut hub.registry).map_err(Refusal::from)
+    }
+
+    /// Before a websocket upgrade: reserves the seat it asks for, or
+    /// refuses. `code` and `token` are user input.
+    pub(crate) fn admit(
+        &self,
+        client: IpAddr,
+        code: &str,
+        token: Option<&str>,
+    ) -> Result<Ticket, Refusal> {
+        {
+            let hub = self.lock();
+            if hub.sockets.open_for(client) >= hub.limits.sockets_per_address {
+                return Err(ErrorCode::TooManyConnections.into());
+            }
+        }
+        self.lookup(client, |rooms| rooms.reserve(code, token, Instant::now()))
+    }
+
+    /// The websocket is up: seats `peer` with its reservation and sends the
+    /// introductions. Returns the seat and the peer's way out.
+    pub(crate) fn join(
+        &self,
+        peer: PeerId,
+        ticket: Ticket,
+        code: &str,
+        client: IpAddr,
+    ) -> Result<(Role, Outbox), ErrorCode> {
+        let mut hub = self.lock();
+        if hub.sockets.try_open(client).is_err() {
+            return Err(ErrorCode::TooManyConnections);
+        }
+        let (_code, role, effects) = match hub.registry.join(ticket, peer, code) {
+            Ok(joined) => joined,
+            Err(error) => {
+                hub.sockets.close(client);
+                return Err(error);
+            }
+        };
+        let (sender, messages) = mpsc::channel(hub.limits.peer_queue.max(1));
+        let (kick, kicked) = oneshot::channel();
+        hub.links.insert(
+            peer,
+            Link {
+                sender,
+                kick: Some(kick),
+            },
+        );
+        hub.apply(effects);
+        Ok((role, Outbox { messages, kicked }))
+    }
+
+    /// Frees `peer`'s seat (its websocket ended) and tells whoever must know.
+    pub(crate) fn leave(&self, peer: PeerId, client: IpAddr) {
+        let mut hub = self.lock();
+        hub.links.remove(&peer);
+        hub.sockets.close(client);
+        let effects = hub.registry.leave(peer, Instant::now());
+        hub.apply(effects);
+    }
+
+    /// Relays a signal, stamped with its real sender, if the rules allow it:
+    /// along a spoke of the star, and only what that direction carries.
+    /// Checked and serialised outside the lock.
+    pub(crate) fn relay(&self, from: PeerId, to: PeerId, data: serde_json::Value) {
+        let (direction, sender, max_bytes) = {
+            let hub = self.lock();
+            let Some(direction) = hub.registry.signal_direction(from, to) else {
+                debug!(%from, %to, "signal dropped: not between a host and its own client");
+                return;
+            };
+            let Some(link) = hub.links.get(&to) else {
+                return;
+            };
+            (direction, link.sender.clone(), hub.limits.max_signal_bytes)
+        };
+        if let Err(refusal) = signals::check(&data, direction, max_bytes) {
+            self.lock().dropped_signals += 1;
+            debug!(%from, %to, ?refusal, "signal dropped");
+            return;
+        }
+        let text = JsonPeerEvent::Signal { sender: from, data }.to_string();
+        if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(Message::Text(text.into()))
+        {
+            self.lock().close_slow_reader(to);
+        }
+    }
+
+    /// The host behind `host_token` removes `peer` from room `code`.
+    pub(crate) fn remove_client(
+        &self,
+        client: IpAddr,
+        code: &str,
+        host_token: Option<&str>,
+        peer: Option<PeerId>,
+    ) -> Result<(), Refusal> {
+        let effects = self.lookup(client, |rooms| rooms.remove_client(code, host_token, peer))?;
+        self.lock().apply(effects);
+        Ok(())
+    }
+
+    /// Closes `peer`'s websocket with `code` and `reason` (queued behind
+    /// what it already has to read) and ends its task.
+    pub(crate) fn disconnect(&self, peer: PeerId, code: u16, reason: &'static str) {
+        self.lock().close(peer, code, reason);
+    }
+
+    /// Signals dropped by the content rules since the server started.
+    pub(crate) fn dropped_signals(&self) -> u64 {
+        self.lock().dropped_signals
+    }
+
+    /// Runs the registry's clocks, closes the sockets of closed rooms, and
+    /// forgets addresses whose budgets are whole again.
+    pub(crate) fn tick(&self) {
+        let now = Instant::now();
+        let mut hub = self.lock();
+        let effects = hub.registry.tick(now);
+        hub.apply(effects);
+        hub.creations.prune(now);
+        hub.lookups.prune(now);
+    }
+}
+
+impl HubInner {
+    fn send(&mut self, to: PeerId, event: &JsonPeerEvent) {
+        let Some(link) = self.links.get(&to) else {
+            debug!(%to, "no channel for peer");
+            return;
+        };
+        match link
+            .sender
+            .try_send(Message::Text(event.to_string().into()))
+        {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.close_slow_reader(to),
+            // The peer's task has ended and is about to call `leave`.
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!(%to, "peer's channel is closed"),
+        }
+    }
+
+    /// A peer whose queue is full reads slower than it is written to (or
+    /// not at all): closed, as a full queue must not grow the server.
+    fn close_slow_reader(&mut self, peer: PeerId) {
+        debug!(%peer, "outgoing queue full: closing a slow reader");
+        if let Some(mut link) = self.links.remove(&peer)
+            && let Some(kick) = link.kick.take()
+        {
+            let _ = kick.send(());
+        }
+    }
+
+    /// Closes `peer`'s websocket and ends its task, which then frees its
+    /// seat (if its room still has one).
+    fn close(&mut self, peer: PeerId, code: u16, reason: &'static str) {
+        if let Some(mut link) = self.links.remove(&peer) {
+            let _ = link.sender.try_send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })));
+            if let Some(kick) = link.kick.take() {
+                let _ = kick.send(());
+            }
+        }
+    }
+
+    fn apply(&mut self, effects: Vec<Effect<PeerId>>) {
+        for effect in effects {
+            match effect {
+                Effect::Introduce { host, client } => {
+                    self.send(host, &JsonPeerEvent::NewPeer(client));
+                }
+                Effect::Left { to, peer } => self.send(to, &JsonPeerEvent::PeerLeft(peer)),
+                Effect::Close(peer) => self.close(peer, close_code::NORMAL, "room_closed"),
+                Effect::Remove(peer) => self.close(peer, close_code::POLICY, "removed_by_host"),
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! One websocket, from the upgrade request to the close.
+//!
+//! Before the upgrade, [`upgrade`] checks the page's origin and asks the
+//! hub for a seat (code, token, capacity, the address's budgets); a refusal
+//! is a JSON error with its HTTP status. After it, [`run`] speaks the
+//! matchbox 0.15 signaling protocol: `IdAssigned` first, then signals
+//! relayed along the room's star, until the peer closes, goes silent,
+//! floods, reads too slowly, or its room closes. Every message a peer sends
+//! is capped in size (by the websocket layer, before any parsing) and in
+//! rate (a token bucket per socket).
+
+use crate::{
+    api,
+    forwarded::ClientAddr,
+    hub::{Hub, Outbox},
+    limits::{Rate, TokenBucket},
+    listener::ConnectionSlot,
+    origin::Origins,
+    rooms::Ticket,
+};
+use axum::{
+    extract::{
+        Path, Query, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket, close_code},
+    },
+    http::HeaderMap,
+    response::Response,
+};
+use bevy_p2p_protocol::api::HOST_TOKEN_PARAM;
+use futures::{SinkExt, StreamExt};
+use matchbox_protocol::{JsonPeerEvent, JsonPeerRequest, PeerId, PeerRequest};
+use std::{collections::HashMap, net::IpAddr, str::FromStr, sync::Arc, time::Duration};
+use tokio::sync::watch;
+use tracing::debug;
+
+/// What one websocket may send, and how long it may stay quiet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerLimits {
+    /// The largest message (and frame), bytes: larger ones close the
+    /// socket (`1009`) before they are parsed.
+    pub(crate) max_message_bytes: usize,
+    /// Messages per socket: a peer over it is closed (`1008 too_many_messages`).
+    pub(crate) messages: Rate,
+    /// A socket that sends nothing this long is taken for gone.
+    pub(crate) silence: Duration,
+}
+
+/// What the websocket route needs.
+#[derive(Clone)]
+pub(crate) struct Sockets {
+    pub(crate) hub: Hub,
+    pub(crate) limits: PeerLimits,
+    pub(crate) origins: Arc<Origins>,
+    /// Turns true when the server stops.
+    pub(crate) stopping: watch::Receiver<bool>,
+}
+
+/// `GET /` and `GET /{code}` with `Upgrade: websocket` (the host adds
+/// `?host_token=`): refused before the upgrade, or upgraded and run.
+pub(crate) async fn upgrade(
+    State(sockets): State<Sockets>,
+    ClientAddr(client): ClientAddr,
+    axum::Extension(slot): axum::Extension<ConnectionSlot>,
+    path: Option<Path<String>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(refusal) = sockets.origins.check(&headers) {
+        return api::refusal_response(refusal.into());
+    }
+    // `/` has no path: not a code.
+    let code = path.map(|Path(code)| code).unwrap_or_default();
+    let token = query.get(HOST_TOKEN_PARAM).map(String::as_str);
+    let ticket = match sockets.hub.admit(client, &code, token) {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");
+            return api::refusal_response(refusal);
+        }
+    };
+    let max = sockets.limits.max_message_bytes;
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            run(socket, sockets, ticket, code, client).await;
+        })
+}
+
+/// Runs one seated websocket to its end.
+async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, client: IpAddr) {
+    let Sockets {
+        hub,
+        limits,
+        mut stopping,
+        ..
+    } = sockets;
+    let peer = PeerId(uuid::Uuid::new_v4());
+    let (mut sink, mut stream) = socket.split();
+    // The id first: a host's introductions follow at once.
+    let assigned = JsonPeerEvent::IdAssigned(peer).to_string();
+    if sink.send(Message::Text(assigned.into())).await.is_err() {
+        // Its ticket is released by the registry's clock.
+        return;
+    }
+    let Outbox {
+        mut messages,
+        mut kicked,
+    } = match hub.join(peer, ticket, &code, client) {
+        Ok((_role, outbox)) => outbox,
+        Err(error) => {
+            // The room closed between the upgrade check and now.
+            debug!(%peer, %error, "websocket started without a seat");
+            let _ = sink
+                .send(close(close_code::POLICY, error.as_str().to_owned()))
+                .await;
+            return;
+        }
+    };
+    let writer = tokio::spawn(async move {
+        while let Some(message) = messages.recv().await {
+            let last = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || last {
+                break;
+            }
+        }
+    });
+
+    let mut budget = TokenBucket::new(limits.messages, tokio::time::Instant::now().into_std());
+    loop {
+        // Every message restarts the silence clock.
+        let message = tokio::select! {
+            _ = &mut kicked => break,
+            () = crate::listener::stopped(&mut stopping) => {
+                hub.disconnect(peer, close_code::AWAY, "server_stopping");
+                break;
+            }
+            message = stream.next() => message,
+            () = tokio::time::sleep(limits.silence) => {
+                debug!(%peer, silence = ?limits.silence, "silent for too long: taken for gone");
+                hub.disconnect(peer, close_code::AWAY, "silent");
+                break;
+            }
+        };
+        let message = match message {
+            None | Some(Ok(Message::Close(_))) => break,
+            Some(Err(error)) => {
+                let (code, reason) = if is_too_big(error) {
+                    (close_code::SIZE, "message_too_big")
+                } else {
+                    (close_code::PROTOCOL, "protocol_error")
+                };
+                debug!(%peer, reason, "websocket error");
+                hub.disconnect(peer, code, reason);
+                break;
+            }
+            Some(Ok(message)) => message,
+        };
+        if budget
+            .try_take(limits.messages, tokio::time::Instant::now().into_std())
+            .is_err()
+        {
+            debug!(%peer, "too many messages: closed");
+            hub.disconnect(peer, close_code::POLICY, "too_many_messages");
+            break;
+        }
+        // Pings, pongs and binary frames carry nothing for us.
+        let Message::Text(text) = message else {
+            continue;
+        };
+        match JsonPeerRequest::from_str(&text) {
+            Ok(PeerRequest::Signal { receiver, data }) => hub.relay(peer, receiver, data),
+            Ok(PeerRequest::KeepAlive) => {}
+            Err(error) => debug!(%peer, %error, "ignoring a malformed request"),
+        }
+    }
+    hub.leave(peer, client);
+    // The writer sends what is queued (a close frame, often), then ends; a
+    // peer that does not read gets a moment, not forever.
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        abort.abort();
+    }
+}
+
+fn close(code: u16, reason: String) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
+}
+
+/// Whether a read failed on a message or frame over the size cap.
+fn is_too_big(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast_ref::<tungstenite::Error>()
+        .is_some_and(|error| matches!(error, tungstenite::Error::Capacity(_)))
+}

@@ -157,8 +157,9 @@ impl P2pSettings {
         url.as_str().trim_end_matches('/').to_owned()
     }
 
-    /// The websocket URL of a room, with the host's token when hosting.
-    pub fn room_url(&self, code: &str, host_token: Option<&str>) -> String {
+    /// The websocket URL of a room, with the host's one-time ticket when
+    /// hosting (see [`RoomEntry`](crate::transport::RoomEntry)).
+    pub fn room_url(&self, code: &str, host_ticket: Option<&str>) -> String {
         let Ok(mut url) = self.signaling() else {
             return format!("{}/{code}", self.signaling_url.trim_end_matches('/'));
         };
@@ -166,9 +167,9 @@ impl P2pSettings {
             path.pop_if_empty().push(code);
         }
         url.set_query(None);
-        if let Some(token) = host_token {
+        if let Some(ticket) = host_ticket {
             url.query_pairs_mut()
-                .append_pair(api::HOST_TOKEN_PARAM, token);
+                .append_pair(api::HOST_TICKET_PARAM, ticket);
         }
         url.into()
     }
@@ -292,7 +293,7 @@ mod tests {
         assert_eq!(settings.http_base(), "https://play.example.com");
         assert_eq!(
             settings.room_url("ABC234", Some("t0k")),
-            "wss://play.example.com/ABC234?host_token=t0k"
+            "wss://play.example.com/ABC234?host_ticket=t0k"
         );
         assert_eq!(
             settings.room_url("ABC234", None),
@@ -320,7 +321,7 @@ mod tests {
         assert_eq!(settings.http_base(), "https://example.com/p2p");
         assert_eq!(
             settings.room_url("ABC234", Some("a b&c")),
-            "wss://example.com/p2p/ABC234?host_token=a+b%26c"
+            "wss://example.com/p2p/ABC234?host_ticket=a+b%26c"
         );
     }
 

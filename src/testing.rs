@@ -163,7 +163,7 @@ impl MemoryRoom {
         let (factory_net, factory_host, factory_clients) =
             (network.clone(), host_id.clone(), client_ids.clone());
         host.insert_resource(RoomApi(Box::new(api.clone())))
-            .insert_resource(LinkFactory(Box::new(move |_url, _settings| {
+            .insert_resource(LinkFactory(Box::new(move |_room, _settings| {
                 let id = peer_id(u128::from(next_id.fetch_add(1, Ordering::Relaxed)));
                 *lock(&factory_host) = id;
                 let links = factory_net.join(id);
@@ -216,7 +216,7 @@ impl MemoryRoom {
             self.api.clone(),
         );
         app.insert_resource(RoomApi(Box::new(self.api.clone())))
-            .insert_resource(LinkFactory(Box::new(move |_url, _settings| {
+            .insert_resource(LinkFactory(Box::new(move |_room, _settings| {
                 let links = network.join(id);
                 network.connect(*lock(&host_id), id);
                 lock(&client_ids).push(id);

@@ -154,8 +154,29 @@ impl Transport {
     }
 }
 
-/// Opens the links of a room: given the room's websocket URL (with the host
-/// token when hosting) and the settings, returns the app's [`Transport`].
+/// Which room to open links in, and as whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomEntry {
+    /// The room's share code.
+    pub code: crate::share_code::ShareCode,
+    /// The room's host token when hosting. [`WebRtcLinks`] trades it for a
+    /// one-time ticket right before the websocket opens, so the token
+    /// itself never travels in a URL (where proxies log it).
+    pub host_token: Option<String>,
+}
+
+impl RoomEntry {
+    /// Joining `code` as a client.
+    pub fn client(code: crate::share_code::ShareCode) -> Self {
+        Self {
+            code,
+            host_token: None,
+        }
+    }
+}
+
+/// Opens the links of a room: given the room (with the host token when
+/// hosting) and the settings, returns the app's [`Transport`].
 ///
 /// The default opens [`WebRtcLinks`]. The deterministic tests replace it with
 /// one that joins a `MemoryNetwork`, so the lobby and the host's reconnect
@@ -164,12 +185,12 @@ impl Transport {
 pub struct LinkFactory(pub OpenLinks);
 
 /// The function behind a [`LinkFactory`].
-pub type OpenLinks = Box<dyn Fn(&str, &crate::P2pSettings) -> Transport + Send + Sync>;
+pub type OpenLinks = Box<dyn Fn(&RoomEntry, &crate::P2pSettings) -> Transport + Send + Sync>;
 
 impl Default for LinkFactory {
     fn default() -> Self {
-        Self(Box::new(|room_url, settings| {
-            Transport::new(WebRtcLinks::open(room_url, settings))
+        Self(Box::new(|room, settings| {
+            Transport::new(WebRtcLinks::open(room, settings))
         }))
     }
 }

@@ -15,7 +15,7 @@ use std::{fs, net::SocketAddr, thread, time::Instant};
 use bevy::prelude::*;
 use bevy_p2p_multiplayer::{
     prelude::*,
-    transport::{Delivery, LinkEvent, PeerLinks, WebRtcLinks, bridge::HostLinkChanged},
+    transport::{Delivery, LinkEvent, PeerLinks, RoomEntry, WebRtcLinks, bridge::HostLinkChanged},
 };
 use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 use bytes::Bytes;
@@ -186,7 +186,9 @@ fn rss_kib() -> u64 {
 /// A member that links to the host over real WebRTC, then sends `packets`.
 fn webrtc_member(room: &mut Room, room_url: &str, packets: impl Iterator<Item = Bytes>) {
     let settings = room.host.world().resource::<P2pSettings>().clone();
-    let mut links = WebRtcLinks::open(room_url, &settings);
+    let (_, code) = room_of(room_url);
+    let entry = RoomEntry::client(code.parse().expect("the room's code"));
+    let mut links = WebRtcLinks::open(&entry, &settings);
     let mut host = None;
     let mut events = Vec::new();
     room.run_until(Duration::from_secs(20), "the attacker links", |_| {
@@ -450,11 +452,14 @@ fn flooding_member_process() {
         "run by hostile_members_never_disturb_the_other_players, which sets P2P_HOSTILE_FLOOD_URL",
     );
     bevy::tasks::IoTaskPool::get_or_init(bevy::tasks::TaskPool::new);
+    let (addr, code) = room_of(&url);
     let settings = P2pSettings {
+        signaling_url: format!("ws://{addr}"),
         ice_servers: IceServers::none(),
         ..Default::default()
     };
-    let mut links = WebRtcLinks::open(&url, &settings);
+    let entry = RoomEntry::client(code.parse().expect("the room's code"));
+    let mut links = WebRtcLinks::open(&entry, &settings);
     let mut events = Vec::new();
     let wait_for =
         |links: &mut WebRtcLinks,

@@ -25,7 +25,10 @@ use axum::{
 };
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, RoomInfo,
-    api::{HEALTH, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS, START_ROUTE},
+    api::{
+        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS,
+        START_ROUTE,
+    },
 };
 use matchbox_protocol::PeerId;
 use std::{
@@ -107,6 +110,7 @@ pub(crate) fn routes(hub: Hub, published: Published, origins: Arc<Origins>) -> R
         .route(ROOM_ROUTE, get(room_info))
         .layer(axum::Extension(Links(published.public_url.clone())))
         .route(START_ROUTE, post(start_game))
+        .route(HOST_TICKET_ROUTE, post(host_ticket))
         .route(PEER_ROUTE, delete(remove_peer))
         .with_state(hub)
         .route(ICE, get(ice_servers).with_state(Arc::new(published.ice)))
@@ -253,6 +257,40 @@ async fn start_game(
     let token = host_token(&headers);
     match hub.lookup(client, |rooms| rooms.start(&code, token)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+/// `POST /api/rooms/{code}/host-ticket` with `Authorization: Bearer
+/// <host_token>`: a one-time ticket for the host's websocket, so that the
+/// token never travels in a URL (browsers cannot set a websocket's headers).
+async fn host_ticket(
+    State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let ticket = match token::generate() {
+        Ok(ticket) => ticket,
+        Err(cause) => {
+            error!(%cause, "the OS CSPRNG failed");
+            return error_response(ErrorCode::Internal);
+        }
+    };
+    let token = host_token(&headers);
+    let issued = hub.lookup(client, |rooms| {
+        rooms.issue_host_ticket(&code, token, ticket.clone(), Instant::now())
+    });
+    match issued {
+        Ok(()) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(HostTicket {
+                ticket,
+                expires_in_secs: crate::rooms::HOST_TICKET_LIFETIME.as_secs(),
+            }),
+        )
+            .into_response(),
         Err(refusal) => refusal_response(refusal),
     }
 }

@@ -181,7 +181,7 @@ impl Hub {
         &self,
         client: IpAddr,
         code: &str,
-        token: Option<&str>,
+        host_ticket: Option<&str>,
     ) -> Result<Ticket, Refusal> {
         {
             let hub = self.lock();
@@ -189,7 +189,9 @@ impl Hub {
                 return Err(ErrorCode::TooManyConnections.into());
             }
         }
-        self.lookup(client, |rooms| rooms.reserve(code, token, Instant::now()))
+        self.lookup(client, |rooms| {
+            rooms.reserve(code, host_ticket, Instant::now())
+        })
     }
 
     /// The websocket is up: seats `peer` with its reservation and sends the

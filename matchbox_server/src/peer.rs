@@ -26,7 +26,7 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use bevy_p2p_protocol::api::HOST_TOKEN_PARAM;
+use bevy_p2p_protocol::api::HOST_TICKET_PARAM;
 use futures::{SinkExt, StreamExt};
 use matchbox_protocol::{JsonPeerEvent, JsonPeerRequest, PeerId, PeerRequest};
 use std::{collections::HashMap, net::IpAddr, str::FromStr, sync::Arc, time::Duration};
@@ -56,7 +56,7 @@ pub(crate) struct Sockets {
 }
 
 /// `GET /` and `GET /{code}` with `Upgrade: websocket` (the host adds
-/// `?host_token=`): refused before the upgrade, or upgraded and run.
+/// `?host_ticket=`): refused before the upgrade, or upgraded and run.
 pub(crate) async fn upgrade(
     State(sockets): State<Sockets>,
     ClientAddr(client): ClientAddr,
@@ -71,8 +71,8 @@ pub(crate) async fn upgrade(
     }
     // `/` has no path: not a code.
     let code = path.map(|Path(code)| code).unwrap_or_default();
-    let token = query.get(HOST_TOKEN_PARAM).map(String::as_str);
-    let ticket = match sockets.hub.admit(client, &code, token) {
+    let host_ticket = query.get(HOST_TICKET_PARAM).map(String::as_str);
+    let ticket = match sockets.hub.admit(client, &code, host_ticket) {
         Ok(ticket) => ticket,
         Err(refusal) => {
             debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");

@@ -24,6 +24,14 @@ use tracing::{debug, info};
 /// How long a seat stays held for an accepted upgrade whose websocket never started.
 pub(crate) const RESERVATION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a host ticket is good for: it is fetched right before the
+/// websocket opens.
+pub(crate) const HOST_TICKET_LIFETIME: Duration = Duration::from_secs(30);
+
+/// Host tickets a room keeps at once (a retrying host may ask for several);
+/// the oldest goes first.
+const HOST_TICKETS_KEPT: usize = 4;
+
 /// Attempts at drawing a code that no live room uses before giving up.
 const CODE_ATTEMPTS: usize = 64;
 
@@ -92,6 +100,9 @@ enum HostSeat<P> {
 #[derive(Debug)]
 struct Room<P> {
     host_token: String,
+    /// One-time tickets for the host's websocket, with their expiry: the
+    /// token itself never goes in the websocket's URL.
+    host_tickets: Vec<(String, Instant)>,
     /// Players the room holds, host included.
     capacity: usize,
     host: HostSeat<P>,
@@ -181,6 +192,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             };
             slot.insert(Room {
                 host_token: host_token.clone(),
+                host_tickets: Vec::new(),
                 capacity,
                 host: HostSeat::NeverConnected,
                 clients: Vec::new(),
@@ -251,21 +263,48 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         Ok(vec![Effect::Remove(peer)])
     }
 
-    /// Holds a seat for a websocket about to open: the host seat when a token
-    /// is given, else a client seat. `code` may be user input.
-    pub(crate) fn reserve(
+    /// Gives the host (`host_token`) a one-time `ticket` for its websocket,
+    /// good until `now` + [`HOST_TICKET_LIFETIME`].
+    pub(crate) fn issue_host_ticket(
         &mut self,
         code: &str,
         host_token: Option<&str>,
+        ticket: String,
+        now: Instant,
+    ) -> Result<(), ErrorCode> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
+        if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
+            return Err(ErrorCode::BadHostToken);
+        }
+        room.host_tickets.retain(|(_, expiry)| *expiry > now);
+        if room.host_tickets.len() >= HOST_TICKETS_KEPT {
+            room.host_tickets.remove(0);
+        }
+        room.host_tickets.push((ticket, now + HOST_TICKET_LIFETIME));
+        Ok(())
+    }
+
+    /// Holds a seat for a websocket about to open: the host seat when a host
+    /// ticket is given (it is used up), else a client seat. `code` may be
+    /// user input.
+    pub(crate) fn reserve(
+        &mut self,
+        code: &str,
+        host_ticket: Option<&str>,
         now: Instant,
     ) -> Result<Ticket, ErrorCode> {
         let code = code::normalize(code)?;
         let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
-        let role = match host_token {
-            Some(token) => {
-                if !crate::token::matches(token, &room.host_token) {
+        let role = match host_ticket {
+            Some(ticket) => {
+                let valid = room.host_tickets.iter().position(|(known, expiry)| {
+                    *expiry > now && crate::token::matches(ticket, known)
+                });
+                let Some(valid) = valid else {
                     return Err(ErrorCode::BadHostToken);
-                }
+                };
+                room.host_tickets.swap_remove(valid);
                 if room.host_reserved || matches!(room.host, HostSeat::Connected(_)) {
                     return Err(ErrorCode::HostSeatTaken);
                 }
@@ -521,6 +560,15 @@ mod tests {
         (registry, created.code)
     }
 
+    /// A host ticket for `token`, as the host would fetch it.
+    fn host_ticket(registry: &mut Registry<u32>, code: &str, token: &str, now: Instant) -> String {
+        let ticket = format!("ticket-{}", registry.next_ticket);
+        registry
+            .issue_host_ticket(code, Some(token), ticket.clone(), now)
+            .expect("a ticket for the token");
+        ticket
+    }
+
     fn seat(
         registry: &mut Registry<u32>,
         code: &str,
@@ -528,7 +576,10 @@ mod tests {
         peer: u32,
         now: Instant,
     ) -> Vec<Effect<u32>> {
-        let ticket = registry.reserve(code, token, now).expect("reserve");
+        let ticket = token.map(|token| host_ticket(registry, code, token, now));
+        let ticket = registry
+            .reserve(code, ticket.as_deref(), now)
+            .expect("reserve");
         registry.join(ticket, peer, code).expect("join").2
     }
 
@@ -650,15 +701,70 @@ mod tests {
         // Capacity 3 = host + 2 clients; reservations count.
         assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
         // The host seat is separate.
+        let first = host_ticket(&mut registry, &code, TOKEN, now);
         let host = registry
-            .reserve(&code, Some(TOKEN), now)
+            .reserve(&code, Some(&first), now)
             .expect("host seat");
+        let second = host_ticket(&mut registry, &code, TOKEN, now);
         assert_eq!(
-            registry.reserve(&code, Some(TOKEN), now),
+            registry.reserve(&code, Some(&second), now),
             Err(ErrorCode::HostSeatTaken)
         );
         registry.cancel(host);
-        assert!(registry.reserve(&code, Some(TOKEN), now).is_ok());
+        let third = host_ticket(&mut registry, &code, TOKEN, now);
+        assert!(registry.reserve(&code, Some(&third), now).is_ok());
+    }
+
+    #[test]
+    fn a_host_ticket_is_for_its_token_once_and_briefly() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        assert_eq!(
+            registry.issue_host_ticket(&code, Some("nope"), "t".into(), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.issue_host_ticket(&code, None, "t".into(), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        // The token itself is no ticket.
+        assert_eq!(
+            registry.reserve(&code, Some(TOKEN), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        // Used once.
+        let ticket = host_ticket(&mut registry, &code, TOKEN, now);
+        let seat = registry.reserve(&code, Some(&ticket), now).expect("seat");
+        registry.cancel(seat);
+        assert_eq!(
+            registry.reserve(&code, Some(&ticket), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        // Good for its lifetime only.
+        let ticket = host_ticket(&mut registry, &code, TOKEN, now);
+        assert_eq!(
+            registry.reserve(&code, Some(&ticket), now + HOST_TICKET_LIFETIME),
+            Err(ErrorCode::BadHostToken)
+        );
+        // A room keeps a few at once, the newest.
+        let tickets: Vec<String> = (0..=HOST_TICKETS_KEPT)
+            .map(|i| {
+                let ticket = format!("many-{i}");
+                registry
+                    .issue_host_ticket(&code, Some(TOKEN), ticket.clone(), now)
+                    .expect("issued");
+                ticket
+            })
+            .collect();
+        assert_eq!(
+            registry.reserve(&code, Some(&tickets[0]), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert!(
+            registry
+                .reserve(&code, Some(&tickets[HOST_TICKETS_KEPT]), now)
+                .is_ok()
+        );
     }
 
     #[test]

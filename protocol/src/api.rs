@@ -6,12 +6,14 @@
 //! | `GET` | [`room_path`] | | `200` [`RoomInfo`] |
 //! | `POST` | [`start_path`], `Authorization: Bearer <host_token>` | | `204` |
 //! | `DELETE` | [`peer_path`], `Authorization: Bearer <host_token>` | | `204` |
+//! | `POST` | [`host_ticket_path`], `Authorization: Bearer <host_token>` | | `201` [`HostTicket`] |
 //! | `GET` | [`ICE`] | | `200` [`IceConfig`] |
 //! | `GET` | [`HEALTH`] | | `200 ok` |
 //!
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
-//! `?`[`HOST_TOKEN_PARAM`]`=<host_token>`. Every refusal is an [`ApiError`]
-//! body naming an [`ErrorCode`].
+//! `?`[`HOST_TICKET_PARAM`]`=<ticket>`, a one-time ticket it got for its
+//! token just before (the token itself never goes in a URL, where proxies
+//! log it). Every refusal is an [`ApiError`] body naming an [`ErrorCode`].
 
 use serde::{Deserialize, Serialize};
 
@@ -40,8 +42,27 @@ pub const PEER_ROUTE: &str = "/api/rooms/{code}/peers/{peer}";
 /// credentials: `GET` answers an [`IceConfig`].
 pub const ICE: &str = "/api/ice";
 
-/// The query parameter that carries the host token on the host's websocket.
-pub const HOST_TOKEN_PARAM: &str = "host_token";
+/// A one-time ticket for the host's websocket, as an axum route pattern:
+/// `POST` with `Authorization: Bearer <host_token>` answers a [`HostTicket`].
+pub const HOST_TICKET_ROUTE: &str = "/api/rooms/{code}/host-ticket";
+
+/// The query parameter that carries a [`HostTicket`] on the host's websocket.
+pub const HOST_TICKET_PARAM: &str = "host_ticket";
+
+/// The path the host posts to for a websocket ticket.
+pub fn host_ticket_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/host-ticket")
+}
+
+/// Body of `201` for a host ticket: good for one websocket, within
+/// `expires_in_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostTicket {
+    /// Random, single-use.
+    pub ticket: String,
+    /// How long the server accepts it.
+    pub expires_in_secs: u64,
+}
 
 /// The path of a room's info: `/api/rooms/{code}`.
 pub fn room_path(code: &str) -> String {

@@ -21,7 +21,7 @@ use crate::{
     role::Role,
     settings::P2pSettings,
     transport::{
-        LinkClosed, LinkFactory, NoPath, Transport,
+        LinkClosed, LinkFactory, NoPath, RoomEntry, Transport,
         bridge::{HostLinkChanged, TransportClosed, gate::PeerCutOff},
     },
 };
@@ -242,8 +242,8 @@ fn apply(world: &mut World, effect: SessionEffect) {
         SessionEffect::OpenLinks { code, host_token } => {
             let settings = settings();
             debug!("opening the links of room {code}");
-            let url = settings.room_url(code.as_str(), host_token.as_deref());
-            let transport = (world.resource::<LinkFactory>().0)(&url, &settings);
+            let room = RoomEntry { code, host_token };
+            let transport = (world.resource::<LinkFactory>().0)(&room, &settings);
             use_links(world, transport);
         }
         SessionEffect::CloseLinks => {

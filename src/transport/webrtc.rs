@@ -3,7 +3,9 @@
 //! With [`IceServers::FromSignalingServer`] the socket opens once the
 //! signaling server has said which STUN and TURN servers to use (`GET
 //! /api/ice`), and the list is fetched again halfway to the expiry of its
-//! TURN credentials, for the handshakes still to come.
+//! TURN credentials, for the handshakes still to come. A host's socket also
+//! waits for its one-time ticket (`POST /api/rooms/{code}/host-ticket` with
+//! the host token): the token itself never goes in the websocket's URL.
 //!
 //! Two data channels per peer: reliable (ordered) and unreliable. The
 //! message loop runs on Bevy's IO task pool. `matchbox_socket` is our fork
@@ -20,7 +22,7 @@ use bevy::{
     log::{info, warn},
     tasks::IoTaskPool,
 };
-use bevy_p2p_protocol::{IceConfig, api};
+use bevy_p2p_protocol::{IceConfig, api, api::HostTicket};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
@@ -28,7 +30,9 @@ use matchbox_socket::{
     ChannelConfig, PeerState, RtcIceServerConfig, WebRtcSocket, WebRtcSocketBuilder,
 };
 
-use super::{Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, NoPath, PeerId, PeerLinks};
+use super::{
+    Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, NoPath, PeerId, PeerLinks, RoomEntry,
+};
 use crate::{
     P2pSettings,
     lobby::{Reply, room_api},
@@ -45,14 +49,31 @@ const ICE_RETRY: Duration = Duration::from_secs(30);
 pub struct WebRtcLinks {
     /// `None` while the signaling server's ICE list is on its way.
     socket: Option<WebRtcSocket>,
-    /// What opening the socket needs, kept until the ICE list is here.
-    opening: Option<(String, P2pSettings)>,
+    /// What opening the socket waits for.
+    opening: Option<Opening>,
     ice: IceFetch,
     /// Whether the ICE servers in use include a TURN server.
     relay_configured: bool,
     /// Set by the message loop's task when it ends; read by [`PeerLinks::poll`].
     loop_end: Arc<Mutex<Option<LinkClosed>>>,
     closed: bool,
+}
+
+/// A socket about to open: the room, and what it still waits for.
+struct Opening {
+    code: String,
+    settings: P2pSettings,
+    /// `None` while the signaling server's ICE list is on its way.
+    ice: Option<Vec<RtcIceServerConfig>>,
+    ticket: TicketFetch,
+}
+
+/// A host's one-time websocket ticket.
+enum TicketFetch {
+    /// A client needs none.
+    NotNeeded,
+    Pending(Reply<HostTicket>),
+    Ready(String),
 }
 
 /// The signaling server's ICE list: the request in flight, and when to ask
@@ -72,12 +93,13 @@ impl IceFetch {
 }
 
 impl WebRtcLinks {
-    /// Opens the room at `room_url` with the settings' ICE servers and
-    /// handshake timeout, and starts the message loop; with
-    /// [`IceServers::FromSignalingServer`], once the server's list is here.
+    /// Opens `room` on the settings' signaling server with the settings'
+    /// ICE servers and handshake timeout, and starts the message loop; with
+    /// [`IceServers::FromSignalingServer`], once the server's list is here,
+    /// and for a host, once its ticket is.
     ///
     /// The ICE servers may be empty: then only host candidates are gathered.
-    pub fn open(room_url: &str, settings: &P2pSettings) -> Self {
+    pub fn open(room: &RoomEntry, settings: &P2pSettings) -> Self {
         let ice = IceFetch {
             url: format!("{}{}", settings.http_base(), api::ICE),
             request_timeout: settings.request_timeout,
@@ -92,16 +114,72 @@ impl WebRtcLinks {
             loop_end: Arc::new(Mutex::new(None)),
             closed: false,
         };
-        match &settings.ice_servers {
-            IceServers::Fixed(servers) => {
-                links.start(room_url, settings, servers.iter().map(rtc_server).collect());
-            }
+        let ice = match &settings.ice_servers {
+            IceServers::Fixed(servers) => Some(servers.iter().map(rtc_server).collect()),
             IceServers::FromSignalingServer => {
                 links.ice.start();
-                links.opening = Some((room_url.to_owned(), settings.clone()));
+                None
+            }
+        };
+        let code = room.code.as_str();
+        let ticket = match &room.host_token {
+            None => TicketFetch::NotNeeded,
+            Some(token) => {
+                let url = format!("{}{}", settings.http_base(), api::host_ticket_path(code));
+                let request = ehttp::Request::post(url, Vec::new())
+                    .with_header("Authorization", format!("Bearer {token}"));
+                TicketFetch::Pending(room_api::fetch(request, settings.request_timeout))
+            }
+        };
+        links.opening = Some(Opening {
+            code: code.to_owned(),
+            settings: settings.clone(),
+            ice,
+            ticket,
+        });
+        links.open_when_ready();
+        links
+    }
+
+    /// Opens the socket once the ICE list and the ticket are both here.
+    fn open_when_ready(&mut self) {
+        let Some(opening) = &mut self.opening else {
+            return;
+        };
+        if let TicketFetch::Pending(reply) = &opening.ticket {
+            match reply.poll() {
+                None => {}
+                Some(Ok(issued)) => opening.ticket = TicketFetch::Ready(issued.ticket),
+                Some(Err(failure)) => {
+                    // As if the websocket had been refused.
+                    self.opening = None;
+                    *self.loop_end.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(LinkClosed::Signaling(format!(
+                            "the server gave no ticket for the host seat: {failure}"
+                        )));
+                    return;
+                }
             }
         }
-        links
+        let ticket = match &opening.ticket {
+            TicketFetch::Pending(_) => return,
+            TicketFetch::NotNeeded => None,
+            TicketFetch::Ready(ticket) => Some(ticket.clone()),
+        };
+        if opening.ice.is_none() {
+            return;
+        }
+        let Some(Opening {
+            code,
+            settings,
+            ice: Some(ice),
+            ..
+        }) = self.opening.take()
+        else {
+            return;
+        };
+        let room_url = settings.room_url(&code, ticket.as_deref());
+        self.start(&room_url, &settings, ice);
     }
 
     fn start(&mut self, room_url: &str, settings: &P2pSettings, ice: Vec<RtcIceServerConfig>) {
@@ -202,13 +280,29 @@ impl WebRtcLinks {
                 credential: server.credential,
             })
             .collect();
-        match (&mut self.socket, self.opening.take()) {
+        match (&mut self.socket, &mut self.opening) {
             (Some(socket), _) => {
                 self.relay_configured = has_relay(&servers);
                 socket.set_ice_servers(servers);
             }
-            (None, Some((room_url, settings))) => self.start(&room_url, &settings, servers),
+            (None, Some(opening)) => opening.ice = Some(servers),
             (None, None) => {}
+        }
+    }
+}
+
+impl WebRtcLinks {
+    /// Reports the end of the links once: the message loop's, or a refusal
+    /// before the socket opened.
+    fn report_loop_end(&mut self, events: &mut Vec<LinkEvent>) {
+        let loop_end = self
+            .loop_end
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(closed) = loop_end {
+            self.closed = true;
+            events.push(LinkEvent::Closed(closed));
         }
     }
 }
@@ -238,7 +332,9 @@ impl PeerLinks for WebRtcLinks {
             return;
         }
         self.poll_ice(now);
+        self.open_when_ready();
         let Some(socket) = &mut self.socket else {
+            self.report_loop_end(events);
             return;
         };
         let changes = socket.try_update_peers();
@@ -262,15 +358,13 @@ impl PeerLinks for WebRtcLinks {
                 }
             }
         }
-        let loop_end = self
-            .loop_end
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(closed) = loop_end.or_else(|| changes.is_err().then_some(LinkClosed::Local)) {
-            self.closed = true;
-            events.push(LinkEvent::Closed(closed));
+        if changes.is_err() {
+            self.loop_end
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(LinkClosed::Local);
         }
+        self.report_loop_end(events);
     }
 
     fn send(&mut self, to: PeerId, delivery: Delivery, packet: Bytes) -> Result<(), LinkDown> {

@@ -158,7 +158,26 @@ pub async fn try_connect_with(
 ) -> Result<Peer, (u16, Value)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let url = match host_token {
-        Some(token) => format!("ws://{addr}/{path}?host_token={token}"),
+        Some(token) => {
+            // As the plugin does: the token buys a one-time ticket first.
+            let code = path.split('?').next().unwrap_or(path);
+            let bearer = format!("Bearer {token}");
+            let issued = http(
+                addr,
+                "POST",
+                &format!("/api/rooms/{code}/host-ticket"),
+                &[("Authorization", &bearer)],
+            )
+            .await;
+            if issued.status != 201 {
+                return Err((issued.status, issued.json()));
+            }
+            let ticket = issued.json()["ticket"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            format!("ws://{addr}/{path}?host_ticket={ticket}")
+        }
         None => format!("ws://{addr}/{path}"),
     };
     let mut request = url.into_client_request().expect("a websocket request");

@@ -8,7 +8,7 @@
 //! and written out after the lock is let go).
 
 use crate::{
-    limits::{ConnectionCounter, KeyedLimiter, Rate, Refused},
+    limits::{ConnectionCounter, KeyedLimiter, Rate, Refused, client_key},
     rooms::{Effect, Registry, Role, Settings, Ticket},
     signals,
 };
@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 /// Shared state of one server: the room registry, every peer's queue, the
-/// per-address budgets.
+/// per-address budgets (counted under [`client_key`]: an IPv6 /64 is one
+/// address).
 #[derive(Clone)]
 pub(crate) struct Hub(Arc<Mutex<HubInner>>);
 
@@ -152,6 +153,7 @@ impl Hub {
         client: IpAddr,
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
     ) -> Result<R, Refusal> {
+        let client = client_key(client);
         let now = Instant::now();
         let mut hub = self.lock();
         hub.lookups.check(client, now)?;
@@ -171,7 +173,7 @@ impl Hub {
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<CreatedRoom, ErrorCode>,
     ) -> Result<CreatedRoom, Refusal> {
         let mut hub = self.lock();
-        hub.creations.try_take(client, Instant::now())?;
+        hub.creations.try_take(client_key(client), Instant::now())?;
         f(&mut hub.registry).map_err(Refusal::from)
     }
 
@@ -185,7 +187,7 @@ impl Hub {
     ) -> Result<Ticket, Refusal> {
         {
             let hub = self.lock();
-            if hub.sockets.open_for(client) >= hub.limits.sockets_per_address {
+            if hub.sockets.open_for(client_key(client)) >= hub.limits.sockets_per_address {
                 return Err(ErrorCode::TooManyConnections.into());
             }
         }
@@ -203,6 +205,7 @@ impl Hub {
         code: &str,
         client: IpAddr,
     ) -> Result<(Role, Outbox), ErrorCode> {
+        let client = client_key(client);
         let mut hub = self.lock();
         if hub.sockets.try_open(client).is_err() {
             return Err(ErrorCode::TooManyConnections);
@@ -231,7 +234,7 @@ impl Hub {
     pub(crate) fn leave(&self, peer: PeerId, client: IpAddr) {
         let mut hub = self.lock();
         hub.links.remove(&peer);
-        hub.sockets.close(client);
+        hub.sockets.close(client_key(client));
         let effects = hub.registry.leave(peer, Instant::now());
         hub.apply(effects);
     }

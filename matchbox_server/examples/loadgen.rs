@@ -295,13 +295,23 @@ struct RoomResult {
 }
 
 async fn run_room(addr: SocketAddr, gate: Gate) -> Fallible<RoomResult> {
-    let (code, token) = {
+    let (code, ticket) = {
         let _permit = gate.acquire().await.map_err(|e| e.to_string())?;
-        create_room(addr).await?
+        let room = post(addr, "/api/rooms", "").await?;
+        let (Some(code), Some(token)) = (room["code"].as_str(), room["host_token"].as_str()) else {
+            return Err(format!("room body without code or token: {room}"));
+        };
+        // The host trades its token for a one-time websocket ticket.
+        let path = format!("/api/rooms/{code}/host-ticket");
+        let issued = post(addr, &path, &format!("Authorization: Bearer {token}\r\n")).await?;
+        let Some(ticket) = issued["ticket"].as_str() else {
+            return Err(format!("ticket body without a ticket: {issued}"));
+        };
+        (code.to_owned(), ticket.to_owned())
     };
 
     let (mut host, host_id, host_start) =
-        join(addr, &format!("{code}?host_token={token}"), &gate).await?;
+        join(addr, &format!("{code}?host_ticket={ticket}"), &gate).await?;
     let mut latencies = vec![ms(host_start.elapsed())];
 
     let clients: Vec<_> = (0..CLIENTS_PER_ROOM)
@@ -413,13 +423,14 @@ async fn signal(ws: &mut Ws, receiver: PeerId, data: Value) -> Fallible<()> {
         .map_err(|e| format!("sending: {e}"))
 }
 
-/// `POST /api/rooms` over a bare HTTP/1.1 connection; returns code and token.
-async fn create_room(addr: SocketAddr) -> Fallible<(String, String)> {
+/// An empty `POST` over a bare HTTP/1.1 connection, with extra header
+/// lines (each ending in CRLF); the `201` answer's JSON body.
+async fn post(addr: SocketAddr, path: &str, headers: &str) -> Fallible<Value> {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await?;
         stream
             .write_all(
-                format!("POST /api/rooms HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n")
                     .as_bytes(),
             )
             .await?;
@@ -429,17 +440,13 @@ async fn create_room(addr: SocketAddr) -> Fallible<(String, String)> {
     };
     let raw = timeout(STEP, exchange)
         .await
-        .map_err(|_| "POST /api/rooms timed out".to_owned())?
-        .map_err(|e| format!("POST /api/rooms: {e}"))?;
+        .map_err(|_| format!("POST {path} timed out"))?
+        .map_err(|e| format!("POST {path}: {e}"))?;
     let (head, body) = raw
         .split_once("\r\n\r\n")
         .ok_or("truncated HTTP response")?;
     if !head.starts_with("HTTP/1.1 201") {
-        return Err(format!("POST /api/rooms answered {head:?}"));
+        return Err(format!("POST {path} answered {head:?}"));
     }
-    let body: Value = serde_json::from_str(body).map_err(|e| format!("room body: {e}"))?;
-    match (body["code"].as_str(), body["host_token"].as_str()) {
-        (Some(code), Some(token)) => Ok((code.to_owned(), token.to_owned())),
-        _ => Err(format!("room body without code or token: {body}")),
-    }
+    serde_json::from_str(body).map_err(|e| format!("POST {path} body: {e}"))
 }

@@ -255,7 +255,7 @@ async fn start_game(
     headers: HeaderMap,
 ) -> Response {
     let token = host_token(&headers);
-    match hub.lookup(client, |rooms| rooms.start(&code, token)) {
+    match hub.lookup_as_host(client, |rooms| rooms.start(&code, token)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(refusal) => refusal_response(refusal),
     }
@@ -278,7 +278,7 @@ async fn host_ticket(
         }
     };
     let token = host_token(&headers);
-    let issued = hub.lookup(client, |rooms| {
+    let issued = hub.lookup_as_host(client, |rooms| {
         rooms.issue_host_ticket(&code, token, ticket.clone(), Instant::now())
     });
     match issued {

@@ -166,6 +166,30 @@ impl Hub {
         result.map_err(Refusal::from)
     }
 
+    /// [`Hub::lookup`] for a request that carries a host token: one that
+    /// succeeds (the token is the room's) is no guess and passes a spent
+    /// budget, so a flood of guesses never keeps a host from its room;
+    /// one that fails is held to the budget like any miss.
+    pub(crate) fn lookup_as_host<R>(
+        &self,
+        client: IpAddr,
+        f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
+    ) -> Result<R, Refusal> {
+        let client = client_key(client);
+        let now = Instant::now();
+        let mut hub = self.lock();
+        match f(&mut hub.registry) {
+            Ok(found) => Ok(found),
+            Err(code) => {
+                if is_a_miss(code) {
+                    hub.lookups.check(client, now)?;
+                    hub.lookups.spend(client, now);
+                }
+                Err(code.into())
+            }
+        }
+    }
+
     /// Opens a room for `client`, within its room-creation budget.
     pub(crate) fn create_room(
         &self,
@@ -191,9 +215,14 @@ impl Hub {
                 return Err(ErrorCode::TooManyConnections.into());
             }
         }
-        self.lookup(client, |rooms| {
-            rooms.reserve(code, host_ticket, Instant::now())
-        })
+        let reserve =
+            |rooms: &mut Registry<PeerId>| rooms.reserve(code, host_ticket, Instant::now());
+        // A host ticket is a secret like the token: a valid one is no guess.
+        if host_ticket.is_some() {
+            self.lookup_as_host(client, reserve)
+        } else {
+            self.lookup(client, reserve)
+        }
     }
 
     /// The websocket is up: seats `peer` with its reservation and sends the
@@ -274,7 +303,8 @@ impl Hub {
         host_token: Option<&str>,
         peer: Option<PeerId>,
     ) -> Result<(), Refusal> {
-        let effects = self.lookup(client, |rooms| rooms.remove_client(code, host_token, peer))?;
+        let effects =
+            self.lookup_as_host(client, |rooms| rooms.remove_client(code, host_token, peer))?;
         self.lock().apply(effects);
         Ok(())
     }

@@ -127,6 +127,9 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
         }
     });
 
+    // Set when the peer's stream broke (an oversized message): what it
+    // still sends cannot be read.
+    let mut unreadable = false;
     let mut budget = TokenBucket::new(limits.messages, tokio::time::Instant::now().into_std());
     loop {
         // Every message restarts the silence clock.
@@ -153,6 +156,7 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
                 };
                 debug!(%peer, reason, "websocket error");
                 hub.disconnect(peer, code, reason);
+                unreadable = true;
                 break;
             }
             Some(Ok(message)) => message,
@@ -179,13 +183,29 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
     // The writer sends what is queued (a close frame, often), then ends; a
     // peer that does not read gets a moment, not forever.
     let abort = writer.abort_handle();
-    if tokio::time::timeout(Duration::from_secs(2), writer)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(CLOSE_WAIT, writer).await.is_err() {
         abort.abort();
     }
+    // Read on until the peer answers the close (or a moment passes): a
+    // socket dropped with unread data is reset, and a reset can reach the
+    // peer before the close frame that says why.
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        loop {
+            match stream.next().await {
+                None | Some(Ok(Message::Close(_))) if !unreadable => break,
+                Some(Ok(_)) if !unreadable => {}
+                // Nothing more can be read: hold the socket until the wait
+                // ends, so the close frame is read before the reset.
+                _ => std::future::pending::<()>().await,
+            }
+        }
+    })
+    .await;
 }
+
+/// How long a closing socket waits for its last frames to go out, and for
+/// the peer's answer to the close.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 fn close(code: u16, reason: String) -> Message {
     Message::Close(Some(CloseFrame {

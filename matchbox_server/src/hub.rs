@@ -383,6 +383,9 @@ impl HubInner {
                 Effect::Left { to, peer } => self.send(to, &JsonPeerEvent::PeerLeft(peer)),
                 Effect::Close(peer) => self.close(peer, close_code::NORMAL, "room_closed"),
                 Effect::Remove(peer) => self.close(peer, close_code::POLICY, "removed_by_host"),
+                Effect::Replace(peer) => {
+                    self.close(peer, close_code::NORMAL, "host_seat_taken_over")
+                }
             }
         }
     }

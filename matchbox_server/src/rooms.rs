@@ -84,6 +84,9 @@ pub(crate) enum Effect<P> {
     Close(P),
     /// Close this client's websocket: its host removed it.
     Remove(P),
+    /// Close this host websocket: the host came back with its token on a
+    /// new one (the old one is dead, or about to be).
+    Replace(P),
 }
 
 /// The host seat's three states.
@@ -305,7 +308,11 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     return Err(ErrorCode::BadHostToken);
                 };
                 room.host_tickets.swap_remove(valid);
-                if room.host_reserved || matches!(room.host, HostSeat::Connected(_)) {
+                // A host seat held by a websocket is taken over: only the
+                // token's holder gets here, and a host whose network died
+                // without a word must not wait for its old socket to be
+                // found silent. Two at once: the first wins.
+                if room.host_reserved {
                     return Err(ErrorCode::HostSeatTaken);
                 }
                 room.host_reserved = true;
@@ -387,6 +394,17 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Role::Host => {
                 room.host_reserved = false;
                 let back = matches!(room.host, HostSeat::Away { .. });
+                if let HostSeat::Connected(old) = room.host {
+                    // The clients drop their links to the old id; the new
+                    // one offers them fresh ones below.
+                    effects.extend(room.clients.iter().map(|&client| Effect::Left {
+                        to: client,
+                        peer: old,
+                    }));
+                    effects.push(Effect::Replace(old));
+                    self.seats.remove(&old);
+                    info!(code = %code::redacted(&reservation.code), %old, "host seat taken over");
+                }
                 room.host = HostSeat::Connected(peer);
                 // A returning host gets every waiting client again, so the
                 // WebRTC links can be rebuilt from its side.
@@ -700,7 +718,7 @@ mod tests {
         assert!(registry.reserve(&code, None, now).is_ok());
         // Capacity 3 = host + 2 clients; reservations count.
         assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
-        // The host seat is separate.
+        // The host seat is separate; two hosts racing for it: one wins.
         let first = host_ticket(&mut registry, &code, TOKEN, now);
         let host = registry
             .reserve(&code, Some(&first), now)
@@ -829,6 +847,37 @@ mod tests {
         );
         assert!(registry.signal_direction(1, 1).is_none(), "to itself");
         assert!(registry.signal_direction(10, 99).is_none(), "to nobody");
+    }
+
+    #[test]
+    fn a_host_with_its_token_takes_its_seat_over_from_a_stale_socket() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 10, now);
+        assert_eq!(
+            seat(&mut registry, &code, Some(TOKEN), 2, now),
+            vec![
+                Effect::Left { to: 10, peer: 1 },
+                Effect::Replace(1),
+                Effect::Introduce {
+                    host: 2,
+                    client: 10
+                },
+            ]
+        );
+        assert_eq!(
+            registry.signal_direction(10, 2),
+            Some(Direction::ClientToHost)
+        );
+        assert!(
+            registry.signal_direction(10, 1).is_none(),
+            "the old id is dead"
+        );
+        // The old socket's end, when it comes, changes nothing.
+        assert!(registry.leave(1, now).is_empty());
+        let info = registry.info(&code).expect("info");
+        assert_eq!((info.players, info.host_connected), (2, true));
     }
 
     #[test]

@@ -123,6 +123,7 @@ impl RoomCalls for MemoryRoomApi {
             host_connected: true,
             state: RoomState::Waiting,
             share_url: None,
+            closes_in_secs: None,
         }))
     }
 

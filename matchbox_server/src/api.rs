@@ -238,7 +238,7 @@ async fn room_info(
     axum::Extension(links): axum::Extension<Links>,
     Path(code): Path<String>,
 ) -> Response {
-    match hub.lookup(client, |rooms| rooms.info(&code)) {
+    match hub.lookup(client, |rooms| rooms.info_at(&code, Instant::now())) {
         Ok(mut info) => {
             info.share_url = links.share_url(&info.code);
             Json::<RoomInfo>(info).into_response()

@@ -216,10 +216,18 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         Err(ErrorCode::Internal)
     }
 
-    /// What `GET /api/rooms/{code}` reports. `code` may be user input.
-    pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, ErrorCode> {
+    /// What `GET /api/rooms/{code}` reports at `now`. `code` may be user
+    /// input.
+    pub(crate) fn info_at(&self, code: &str, now: Instant) -> Result<RoomInfo, ErrorCode> {
         let code = code::normalize(code)?;
         let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
+        let closes_in_secs = match room.host {
+            HostSeat::Away { since } => {
+                let left = (since + self.settings.host_grace).saturating_duration_since(now);
+                Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
+            }
+            _ => None,
+        };
         Ok(RoomInfo {
             players: room.players(),
             capacity: room.capacity,
@@ -227,7 +235,14 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             state: room.state(),
             code,
             share_url: None,
+            closes_in_secs,
         })
+    }
+
+    /// [`Registry::info_at`] now.
+    #[cfg(test)]
+    pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, ErrorCode> {
+        self.info_at(code, Instant::now())
     }
 
     /// Marks the room as playing, if `host_token` is the room's.
@@ -906,6 +921,14 @@ mod tests {
             (info.players, info.host_connected, info.state),
             (2, false, RoomState::HostAway)
         );
+        // Clients are told when the room closes, to the second, rounded up.
+        let closes_in = |at| registry.info_at(&code, at).map(|i| i.closes_in_secs);
+        assert_eq!(closes_in(dropped), Ok(Some(30)));
+        assert_eq!(
+            closes_in(dropped + Duration::from_millis(10_500)),
+            Ok(Some(20))
+        );
+        assert_eq!(closes_in(dropped + Duration::from_secs(40)), Ok(Some(0)));
         assert!(
             registry.signal_direction(10, 1).is_none(),
             "the old host id is dead"

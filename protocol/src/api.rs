@@ -130,6 +130,11 @@ pub struct RoomInfo {
     /// The room's share link, when the server knows its public address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_url: Option<String>,
+    /// While the host is away: whole seconds (rounded up) until the room
+    /// closes unless the host comes back. Clients count down this, not a
+    /// grace of their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closes_in_secs: Option<u64>,
 }
 
 impl RoomInfo {
@@ -336,12 +341,13 @@ mod tests {
             host_connected: true,
             state: RoomState::HostAway,
             share_url: None,
+            closes_in_secs: Some(12),
         };
         assert_eq!(
             serde_json::to_value(&info).expect("serializes"),
             serde_json::json!({
                 "code": "ABC234", "players": 2, "capacity": 6,
-                "host_connected": true, "state": "host_away"
+                "host_connected": true, "state": "host_away", "closes_in_secs": 12
             })
         );
         assert_eq!(

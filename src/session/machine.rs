@@ -33,10 +33,11 @@
 //! | host reconnecting | `LocalIdAssigned` | host | status of the phase, `HostReturned` |
 //! | host reconnecting | `Tick` past the grace | ended | `EndGame(ReconnectFailed)` |
 //! | client | `PhaseChanged(phase)` | client | status of the phase |
-//! | client | `HostLinkLost` | host away | status `HostAway`, `HostLost` |
+//! | client | `HostLinkLost` | host away | status `HostAway`, `HostLost`, `CheckRoom` |
 //! | client | `LinksClosed` | ended | `EndGame(ConnectionLost)` |
 //! | host away | `HostLinkUp` | client | status of the phase, `HostReturned` |
-//! | host away | `Tick` | host away, or ended past the grace | status `HostAway { remaining }`, or `EndGame(HostDidNotReconnect)` |
+//! | host away | `Tick` | host away, or ended past the deadline | status `HostAway { remaining }` (and `CheckRoom` every 5 s), or `EndGame(HostDidNotReconnect)` |
+//! | host away | `RoomChecked`: the room closes in `s` | host away | the deadline is now + `s`, the server's |
 //! | host away | `LinksClosed` | host away | `CloseLinks`, `CheckRoom` (the countdown goes on) |
 //! | host away | `RoomChecked`: no such room | ended | `EndGame(HostDidNotReconnect)`: the server closed it |
 //! | any in a game | `Leave` | idle | `Leave` |
@@ -55,6 +56,11 @@ use crate::{lobby::LobbyRequest, role::Role, share_code::ShareCode, transport::P
 
 /// How often a host that lost its links tries to take its seat back.
 pub const RECONNECT_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How often a client counting down for its host asks the server when the
+/// room closes: the countdown follows the server's clock, not a grace of
+/// its own.
+pub const ROOM_RECHECK: Duration = Duration::from_secs(5);
 
 /// How long a host that lost its links waits before its first try: the
 /// server needs a moment to notice the old socket is gone.
@@ -217,6 +223,8 @@ enum State {
     HostAway {
         code: ShareCode,
         until: Duration,
+        /// When to ask the server again when the room closes.
+        next_check: Duration,
     },
     Ended,
 }
@@ -505,18 +513,32 @@ impl SessionMachine {
                 self.phase = Some(phase);
                 State::AwaitingHost { code, deadline }
             }
-            (State::HostAway { code, until }, SessionEvent::PhaseChanged(phase)) => {
+            (
+                State::HostAway {
+                    code,
+                    until,
+                    next_check,
+                },
+                SessionEvent::PhaseChanged(phase),
+            ) => {
                 self.phase = Some(phase);
-                State::HostAway { code, until }
+                State::HostAway {
+                    code,
+                    until,
+                    next_check,
+                }
             }
             (State::Client { code }, SessionEvent::HostLinkLost) => {
                 let grace = self.config.host_grace;
                 bevy::log::info!("host lost; waiting {grace:?} for it to come back");
                 self.set_status(SessionStatus::HostAway { remaining: grace }, out);
                 out.push(SessionEffect::HostLost { grace });
+                // Our grace until the server says how long the room has.
+                out.push(SessionEffect::CheckRoom(code.clone()));
                 State::HostAway {
                     code,
                     until: now + grace,
+                    next_check: now + ROOM_RECHECK,
                 }
             }
             (State::Client { .. }, SessionEvent::LinksClosed(why)) => {
@@ -530,19 +552,51 @@ impl SessionMachine {
                 out.push(SessionEffect::HostReturned);
                 State::Client { code }
             }
-            (State::HostAway { code, until }, SessionEvent::LinksClosed(_)) => {
+            (State::HostAway { code, until, .. }, SessionEvent::LinksClosed(_)) => {
                 // The server closes a room's sockets when it gives up on the
                 // host: ask whether the room is still there, rather than
                 // count down for a room that no longer exists.
                 out.push(SessionEffect::CloseLinks);
                 out.push(SessionEffect::CheckRoom(code.clone()));
-                State::HostAway { code, until }
+                State::HostAway {
+                    code,
+                    until,
+                    next_check: now + ROOM_RECHECK,
+                }
+            }
+            (
+                State::HostAway {
+                    code, next_check, ..
+                },
+                SessionEvent::RoomChecked(Ok(info)),
+            ) if info.closes_in_secs.is_some() => {
+                // The server's deadline wins over ours, later or sooner.
+                let secs = info.closes_in_secs.unwrap_or_default();
+                let until = now + Duration::from_secs(secs);
+                self.set_status(
+                    SessionStatus::HostAway {
+                        remaining: until.saturating_sub(now),
+                    },
+                    out,
+                );
+                State::HostAway {
+                    code,
+                    until,
+                    next_check,
+                }
             }
             (State::HostAway { .. }, SessionEvent::RoomChecked(Err(JoinFailure::RoomNotFound))) => {
                 bevy::log::info!("the server closed the room: game over");
                 self.end(EndReason::HostDidNotReconnect, out)
             }
-            (State::HostAway { code, until }, SessionEvent::Tick) => {
+            (
+                State::HostAway {
+                    code,
+                    until,
+                    mut next_check,
+                },
+                SessionEvent::Tick,
+            ) => {
                 if now >= until {
                     bevy::log::info!("the host did not come back: game over");
                     self.end(EndReason::HostDidNotReconnect, out)
@@ -553,7 +607,15 @@ impl SessionMachine {
                         },
                         out,
                     );
-                    State::HostAway { code, until }
+                    if now >= next_check {
+                        out.push(SessionEffect::CheckRoom(code.clone()));
+                        next_check = now + ROOM_RECHECK;
+                    }
+                    State::HostAway {
+                        code,
+                        until,
+                        next_check,
+                    }
                 }
             }
 
@@ -683,6 +745,7 @@ mod tests {
             host_connected: true,
             state: bevy_p2p_protocol::RoomState::Waiting,
             share_url: None,
+            closes_in_secs: None,
         }
     }
 
@@ -1005,7 +1068,8 @@ mod tests {
             m.on(secs(10), SessionEvent::HostLinkLost),
             vec![
                 SessionEffect::Status(SessionStatus::HostAway { remaining: GRACE }),
-                SessionEffect::HostLost { grace: GRACE }
+                SessionEffect::HostLost { grace: GRACE },
+                SessionEffect::CheckRoom(code()),
             ]
         );
         assert_eq!(
@@ -1026,6 +1090,58 @@ mod tests {
             vec![]
         );
         assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
+    }
+
+    #[test]
+    fn the_countdown_follows_the_servers_deadline() {
+        let mut m = joined();
+        m.on(secs(10), SessionEvent::HostLinkLost);
+        // The server gives the room 8 s more, not our 30.
+        let away = |closes_in| RoomInfo {
+            state: bevy_p2p_protocol::RoomState::HostAway,
+            host_connected: false,
+            closes_in_secs: Some(closes_in),
+            ..info(2)
+        };
+        assert_eq!(
+            m.on(secs(10), SessionEvent::RoomChecked(Ok(away(8)))),
+            vec![SessionEffect::Status(SessionStatus::HostAway {
+                remaining: secs(8)
+            })]
+        );
+        // Every 5 s it asks again, and takes the newer answer.
+        assert_eq!(
+            m.on(secs(15), SessionEvent::Tick),
+            vec![
+                SessionEffect::Status(SessionStatus::HostAway { remaining: secs(3) }),
+                SessionEffect::CheckRoom(code()),
+            ]
+        );
+        m.on(secs(15), SessionEvent::RoomChecked(Ok(away(4))));
+        assert_eq!(
+            m.on(secs(18), SessionEvent::Tick),
+            vec![SessionEffect::Status(SessionStatus::HostAway {
+                remaining: secs(1)
+            })]
+        );
+        assert_eq!(
+            m.on(secs(19), SessionEvent::Tick),
+            vec![SessionEffect::EndGame(EndReason::HostDidNotReconnect)]
+        );
+        // A server that still sees the host (it has not noticed yet) leaves
+        // our own grace in place.
+        let mut m = joined();
+        m.on(secs(10), SessionEvent::HostLinkLost);
+        assert_eq!(
+            m.on(secs(10), SessionEvent::RoomChecked(Ok(info(2)))),
+            vec![]
+        );
+        assert_eq!(
+            m.on(secs(12), SessionEvent::Tick),
+            vec![SessionEffect::Status(SessionStatus::HostAway {
+                remaining: secs(28)
+            })]
+        );
     }
 
     #[test]

@@ -207,12 +207,9 @@ async fn create_room(
             Err(_) => return error_response(ErrorCode::BadRequest),
         }
     };
-    let host_token = match token::generate() {
+    let host_token = match fresh_secret() {
         Ok(token) => token,
-        Err(cause) => {
-            error!(%cause, "the OS CSPRNG failed");
-            return error_response(ErrorCode::Internal);
-        }
+        Err(failed) => return error_response(failed),
     };
     let fresh_code = || {
         crate::code::generate().map_err(|cause| {
@@ -270,12 +267,9 @@ async fn host_ticket(
     Path(code): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let ticket = match token::generate() {
+    let ticket = match fresh_secret() {
         Ok(ticket) => ticket,
-        Err(cause) => {
-            error!(%cause, "the OS CSPRNG failed");
-            return error_response(ErrorCode::Internal);
-        }
+        Err(failed) => return error_response(failed),
     };
     let token = host_token(&headers);
     let issued = hub.lookup_as_host(client, |rooms| {
@@ -320,18 +314,24 @@ async fn ice_servers(State(ice): State<Arc<IceSettings>>) -> Response {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
     // The id only tells credentials apart in coturn's logs.
-    let id = match token::generate() {
+    let id = match fresh_secret() {
         Ok(token) => token[..12].to_owned(),
-        Err(cause) => {
-            error!(%cause, "the OS CSPRNG failed");
-            return error_response(ErrorCode::Internal);
-        }
+        Err(failed) => return error_response(failed),
     };
     (
         [(header::CACHE_CONTROL, "no-store")],
         Json(ice.answer(now, &id)),
     )
         .into_response()
+}
+
+/// A fresh random secret ([`token::generate`]), or `internal` (logged)
+/// when the OS CSPRNG failed.
+fn fresh_secret() -> Result<String, ErrorCode> {
+    token::generate().map_err(|cause| {
+        error!(%cause, "the OS CSPRNG failed");
+        ErrorCode::Internal
+    })
 }
 
 /// The host token of a request's `Authorization: Bearer` header.

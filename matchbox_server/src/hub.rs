@@ -153,17 +153,7 @@ impl Hub {
         client: IpAddr,
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
     ) -> Result<R, Refusal> {
-        let client = client_key(client);
-        let now = Instant::now();
-        let mut hub = self.lock();
-        hub.lookups.check(client, now)?;
-        let result = f(&mut hub.registry);
-        if let Err(code) = &result
-            && is_a_miss(*code)
-        {
-            hub.lookups.spend(client, now);
-        }
-        result.map_err(Refusal::from)
+        self.lookup_budgeted(client, false, f)
     }
 
     /// [`Hub::lookup`] for a request that carries a host token: one that
@@ -175,19 +165,34 @@ impl Hub {
         client: IpAddr,
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
     ) -> Result<R, Refusal> {
+        self.lookup_budgeted(client, true, f)
+    }
+
+    /// Both lookups: the budget is checked before `f`, or (`host`) only
+    /// when `f` failed; a miss spends from it.
+    fn lookup_budgeted<R>(
+        &self,
+        client: IpAddr,
+        host: bool,
+        f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
+    ) -> Result<R, Refusal> {
         let client = client_key(client);
         let now = Instant::now();
         let mut hub = self.lock();
-        match f(&mut hub.registry) {
-            Ok(found) => Ok(found),
-            Err(code) => {
-                if is_a_miss(code) {
-                    hub.lookups.check(client, now)?;
-                    hub.lookups.spend(client, now);
-                }
-                Err(code.into())
-            }
+        if !host {
+            hub.lookups.check(client, now)?;
         }
+        let code = match f(&mut hub.registry) {
+            Ok(found) => return Ok(found),
+            Err(code) => code,
+        };
+        if is_a_miss(code) {
+            if host {
+                hub.lookups.check(client, now)?;
+            }
+            hub.lookups.spend(client, now);
+        }
+        Err(code.into())
     }
 
     /// Opens a room for `client`, within its room-creation budget.

@@ -1,6 +1,6 @@
 //! HTTP beside the websockets: the room API, health, and the optional web root.
 //!
-//! `matchbox_signaling` owns `GET /` and `GET /{path}` for websocket upgrades.
+//! `GET /` and `GET /{path}` are the websocket routes ([`crate::peer`]).
 //! A plain request (no `Upgrade: websocket`) to those two routes is answered
 //! here instead ([`plain_request_on_ws_route`]): from the web root when one is
 //! configured (so `/` is `index.html` and `/game.js` a file), else with
@@ -10,13 +10,14 @@ use crate::{
     forwarded::ClientAddr,
     hub::{Hub, Refusal},
     ice::IceSettings,
+    limits::AddressCounter,
     origin::Origins,
     token,
     web_root::WebRoot,
 };
 use axum::{
     Json, Router,
-    body::Bytes,
+    body::Body,
     extract::{MatchedPath, Path, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
@@ -32,13 +33,11 @@ use bevy_p2p_protocol::{
 };
 use matchbox_protocol::PeerId;
 use std::{
-    sync::Arc,
-    time::{Instant, SystemTime, UNIX_EPOCH},
+    net::IpAddr,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use tower_http::{
-    cors::{AllowOrigin, CorsLayer},
-    services::ServeFile,
-};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::error;
 
 /// The status and JSON body for a refusal.
@@ -71,6 +70,15 @@ pub(crate) struct Published {
     pub(crate) public_url: Option<String>,
 }
 
+/// What one API request may take.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RequestLimits {
+    /// From the request head to the answer, body included (`408 request_timeout`).
+    pub(crate) timeout: Duration,
+    /// The largest body read (`413 request_too_large`).
+    pub(crate) max_body_bytes: usize,
+}
+
 /// Checks a public URL (`http(s)://host[:port][/path]`, no query or
 /// fragment) and drops its trailing slash.
 pub(crate) fn public_base(url: &str) -> Result<String, String> {
@@ -91,7 +99,12 @@ pub(crate) fn public_base(url: &str) -> Result<String, String> {
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-pub(crate) fn routes(hub: Hub, published: Published, origins: Arc<Origins>) -> Router {
+pub(crate) fn routes(
+    hub: Hub,
+    published: Published,
+    origins: Arc<Origins>,
+    requests: RequestLimits,
+) -> Router {
     // Pages the operator allows (a dev server, a CDN, see `origin.rs`) may
     // call the API from their visitors' browsers; any other page is refused
     // before a handler runs, since a browser sends a simple cross-origin
@@ -109,6 +122,7 @@ pub(crate) fn routes(hub: Hub, published: Published, origins: Arc<Origins>) -> R
         .route(ROOMS, post(create_room))
         .route(ROOM_ROUTE, get(room_info))
         .layer(axum::Extension(Links(published.public_url.clone())))
+        .layer(axum::Extension(requests))
         .route(START_ROUTE, post(start_game))
         .route(HOST_TICKET_ROUTE, post(host_ticket))
         .route(PEER_ROUTE, delete(remove_peer))
@@ -117,6 +131,12 @@ pub(crate) fn routes(hub: Hub, published: Published, origins: Arc<Origins>) -> R
         .layer(middleware::from_fn_with_state(
             origins,
             refuse_other_origins,
+        ))
+        // A body dribbled in a byte at a time, or a handler stuck behind
+        // one, holds a connection no longer than this.
+        .layer(middleware::from_fn_with_state(
+            requests.timeout,
+            within_deadline,
         ))
         .layer(cors);
     api.route(HEALTH, get(|| async { "ok" }))
@@ -135,6 +155,58 @@ async fn refuse_other_origins(
     }
 }
 
+/// `408 request_timeout` for an API request not answered within `limit`.
+async fn within_deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    tokio::time::timeout(limit, next.run(request))
+        .await
+        .unwrap_or_else(|_| error_response(ErrorCode::RequestTimeout))
+}
+
+/// Requests being answered, per client address (a proxied request counts
+/// for the address its trusted proxy names). Behind a proxy every player
+/// shares the proxy's connections, which only the total caps: this keeps
+/// one of them from holding them all with slow requests.
+#[derive(Clone)]
+pub(crate) struct InFlight(Arc<Mutex<AddressCounter>>);
+
+impl InFlight {
+    /// At most `per_address` requests at once from one address.
+    pub(crate) fn new(per_address: usize, site_factor: u32) -> Self {
+        Self(Arc::new(Mutex::new(AddressCounter::new(
+            per_address,
+            usize::MAX,
+            site_factor,
+        ))))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AddressCounter> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// One counted request; dropping it (answered, or cancelled) frees its place.
+struct InFlightRequest(InFlight, IpAddr);
+
+impl Drop for InFlightRequest {
+    fn drop(&mut self) {
+        self.0.lock().close(self.1);
+    }
+}
+
+/// `429 too_many_connections` for a request past its address's cap.
+pub(crate) async fn count_in_flight(
+    State(in_flight): State<InFlight>,
+    ClientAddr(client): ClientAddr,
+    request: Request,
+    next: Next,
+) -> Response {
+    if in_flight.lock().try_open(client).is_err() {
+        return error_response(ErrorCode::TooManyConnections);
+    }
+    let _counted = InFlightRequest(in_flight, client);
+    next.run(request).await
+}
+
 /// Adds what needs the finished router: static files (or JSON 404s) for
 /// everything unrouted, and the plain-request guard on the websocket routes.
 pub(crate) fn finish(router: Router, web_root: Option<WebRoot>) -> Router {
@@ -143,15 +215,21 @@ pub(crate) fn finish(router: Router, web_root: Option<WebRoot>) -> Router {
         plain_request_on_ws_route,
     ));
     match web_root {
-        Some(files) => router
-            // The page reads the code from its own URL.
-            .route_service(PLAY_ROUTE, ServeFile::new(files.index()))
-            .fallback(move |request: Request| async move { files.serve(request).await }),
+        Some(files) => {
+            let index = files.clone();
+            router
+                // The page reads the code from its own URL.
+                .route(
+                    PLAY_ROUTE,
+                    get(move |request: Request| async move { index.serve_index(request).await }),
+                )
+                .fallback(move |request: Request| async move { files.serve(request).await })
+        }
         None => router.fallback(|| async { error_response(ErrorCode::NotFound) }),
     }
 }
 
-/// Lets websocket upgrades through to matchbox and answers anything else on
+/// Lets websocket upgrades through to [`crate::peer`] and answers anything else on
 /// `/` and `/{path}` from the web root, or with `426` when there is none.
 async fn plain_request_on_ws_route(
     State(files): State<Option<WebRoot>>,
@@ -197,8 +275,13 @@ async fn create_room(
     State(hub): State<Hub>,
     ClientAddr(client): ClientAddr,
     axum::Extension(links): axum::Extension<Links>,
-    body: Bytes,
+    axum::Extension(requests): axum::Extension<RequestLimits>,
+    body: Body,
 ) -> Response {
+    // Read no more than the limit, whatever `Content-Length` claims.
+    let Ok(body) = axum::body::to_bytes(body, requests.max_body_bytes).await else {
+        return error_response(ErrorCode::RequestTooLarge);
+    };
     let asked = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRoom::default()
     } else {

@@ -8,7 +8,7 @@
 //! and written out after the lock is let go).
 
 use crate::{
-    limits::{ConnectionCounter, KeyedLimiter, Rate, Refused, client_key},
+    limits::{AddressCounter, AddressLimiter, Rate, Refused},
     rooms::{Effect, Registry, Role, Settings, Ticket},
     signals,
 };
@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 /// Shared state of one server: the room registry, every peer's queue, the
-/// per-address budgets (counted under [`client_key`]: an IPv6 /64 is one
-/// address).
+/// per-address budgets (an IPv6 /64 is one address, and a /48 shares a
+/// wider budget: see [`AddressLimiter`]).
 #[derive(Clone)]
 pub(crate) struct Hub(Arc<Mutex<HubInner>>);
 
@@ -41,11 +41,15 @@ impl std::fmt::Debug for Hub {
 pub(crate) struct HubLimits {
     /// The cap on one signal's payload.
     pub(crate) max_signal_bytes: usize,
-    /// Messages queued for one peer before it is taken for a slow reader
-    /// and closed.
+    /// Relayed signals queued for one peer; past it, signals to that peer
+    /// are dropped (and counted). The server's own events have room of
+    /// their own beyond it: a peer that lets those fill up too is taken for
+    /// a slow reader and closed.
     pub(crate) peer_queue: usize,
     /// Websockets open from one address (IPv6: one /64).
     pub(crate) sockets_per_address: usize,
+    /// An IPv6 /48's share of every per-address limit: this many times it.
+    pub(crate) site_factor: u32,
     /// Rooms created, per address and by everyone.
     pub(crate) room_creation: (Rate, Rate),
     /// Lookups of a code that name no live room (or carry a wrong host
@@ -83,14 +87,21 @@ impl From<Refused> for Refusal {
 struct HubInner {
     registry: Registry<PeerId>,
     limits: HubLimits,
-    /// Signals dropped by [`signals::check`] since the server started.
+    /// Signals dropped since the server started: by [`signals::check`], or
+    /// because their receiver's queue was full.
     dropped_signals: u64,
     links: HashMap<PeerId, Link>,
     /// Open websockets per address.
-    sockets: ConnectionCounter<IpAddr>,
-    creations: KeyedLimiter<IpAddr>,
-    lookups: KeyedLimiter<IpAddr>,
+    sockets: AddressCounter,
+    creations: AddressLimiter,
+    lookups: AddressLimiter,
 }
+
+/// Room in every peer's queue beyond [`HubLimits::peer_queue`], kept for
+/// the server's own events: a room's introductions and departures (a few
+/// per seat) and the close. A flood of signals fills only the rest, so it
+/// can drop signals but never keep a peer from hearing who joined or left.
+const EVENT_HEADROOM: usize = 2 * bevy_p2p_protocol::room::MAX_PLAYERS + 4;
 
 /// How to reach one seated peer.
 struct Link {
@@ -99,6 +110,27 @@ struct Link {
     /// Fired to end the peer's task (its room closed, it was removed, or it
     /// reads too slowly).
     kick: Option<oneshot::Sender<()>>,
+}
+
+/// A seat reserved for a websocket about to open, and its address's socket
+/// slot. Dropped before [`Hub::join`] (the upgrade failed, the client went
+/// away), it gives both back at once rather than when the reservation
+/// times out.
+pub(crate) struct SeatHold {
+    hub: Hub,
+    /// Taken by [`Hub::join`].
+    ticket: Option<Ticket>,
+    client: IpAddr,
+}
+
+impl Drop for SeatHold {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            let mut hub = self.hub.lock();
+            hub.registry.cancel(ticket);
+            hub.sockets.close(self.client);
+        }
+    }
 }
 
 /// A peer's way out of the hub: its queue's receiving end and its kick.
@@ -123,16 +155,22 @@ impl Hub {
             registry: Registry::new(settings),
             dropped_signals: 0,
             links: HashMap::new(),
-            sockets: ConnectionCounter::new(limits.sockets_per_address, usize::MAX),
-            creations: KeyedLimiter::new(
+            sockets: AddressCounter::new(
+                limits.sockets_per_address,
+                usize::MAX,
+                limits.site_factor,
+            ),
+            creations: AddressLimiter::new(
                 limits.room_creation.0,
                 limits.room_creation.1,
+                limits.site_factor,
                 limits.tracked_addresses,
                 now,
             ),
-            lookups: KeyedLimiter::new(
+            lookups: AddressLimiter::new(
                 limits.failed_lookups.0,
                 limits.failed_lookups.1,
+                limits.site_factor,
                 limits.tracked_addresses,
                 now,
             ),
@@ -176,7 +214,6 @@ impl Hub {
         host: bool,
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<R, ErrorCode>,
     ) -> Result<R, Refusal> {
-        let client = client_key(client);
         let now = Instant::now();
         let mut hub = self.lock();
         if !host {
@@ -202,48 +239,54 @@ impl Hub {
         f: impl FnOnce(&mut Registry<PeerId>) -> Result<CreatedRoom, ErrorCode>,
     ) -> Result<CreatedRoom, Refusal> {
         let mut hub = self.lock();
-        hub.creations.try_take(client_key(client), Instant::now())?;
+        hub.creations.try_take(client, Instant::now())?;
         f(&mut hub.registry).map_err(Refusal::from)
     }
 
-    /// Before a websocket upgrade: reserves the seat it asks for, or
-    /// refuses. `code` and `token` are user input.
+    /// Before a websocket upgrade: reserves the seat it asks for and the
+    /// address's socket slot, or refuses. `code` and `host_ticket` are
+    /// user input.
     pub(crate) fn admit(
         &self,
         client: IpAddr,
         code: &str,
         host_ticket: Option<&str>,
-    ) -> Result<Ticket, Refusal> {
-        {
-            let hub = self.lock();
-            if hub.sockets.open_for(client_key(client)) >= hub.limits.sockets_per_address {
-                return Err(ErrorCode::TooManyConnections.into());
-            }
+    ) -> Result<SeatHold, Refusal> {
+        if self.lock().sockets.try_open(client).is_err() {
+            return Err(ErrorCode::TooManyConnections.into());
         }
         let reserve =
             |rooms: &mut Registry<PeerId>| rooms.reserve(code, host_ticket, Instant::now());
         // A host ticket is a secret like the token: a valid one is no guess.
-        if host_ticket.is_some() {
+        let reserved = if host_ticket.is_some() {
             self.lookup_as_host(client, reserve)
         } else {
             self.lookup(client, reserve)
+        };
+        match reserved {
+            Ok(ticket) => Ok(SeatHold {
+                hub: self.clone(),
+                ticket: Some(ticket),
+                client,
+            }),
+            Err(refusal) => {
+                self.lock().sockets.close(client);
+                Err(refusal)
+            }
         }
     }
 
-    /// The websocket is up: seats `peer` with its reservation and sends the
-    /// introductions. Returns the seat and the peer's way out.
+    /// The websocket is up: seats `peer` in the seat `hold` reserved and
+    /// sends the introductions. Returns the seat and the peer's way out.
     pub(crate) fn join(
         &self,
         peer: PeerId,
-        ticket: Ticket,
+        mut hold: SeatHold,
         code: &str,
-        client: IpAddr,
     ) -> Result<(Role, Outbox), ErrorCode> {
-        let client = client_key(client);
+        let client = hold.client;
+        let ticket = hold.ticket.take().ok_or(ErrorCode::Internal)?;
         let mut hub = self.lock();
-        if hub.sockets.try_open(client).is_err() {
-            return Err(ErrorCode::TooManyConnections);
-        }
         let (_code, role, effects) = match hub.registry.join(ticket, peer, code) {
             Ok(joined) => joined,
             Err(error) => {
@@ -251,7 +294,7 @@ impl Hub {
                 return Err(error);
             }
         };
-        let (sender, messages) = mpsc::channel(hub.limits.peer_queue.max(1));
+        let (sender, messages) = mpsc::channel(hub.limits.peer_queue + EVENT_HEADROOM);
         let (kick, kicked) = oneshot::channel();
         hub.links.insert(
             peer,
@@ -268,7 +311,7 @@ impl Hub {
     pub(crate) fn leave(&self, peer: PeerId, client: IpAddr) {
         let mut hub = self.lock();
         hub.links.remove(&peer);
-        hub.sockets.close(client_key(client));
+        hub.sockets.close(client);
         let effects = hub.registry.leave(peer, Instant::now());
         hub.apply(effects);
     }
@@ -277,16 +320,13 @@ impl Hub {
     /// along a spoke of the star, and only what that direction carries.
     /// Checked and serialised outside the lock.
     pub(crate) fn relay(&self, from: PeerId, to: PeerId, data: serde_json::Value) {
-        let (direction, sender, max_bytes) = {
+        let (direction, max_bytes) = {
             let hub = self.lock();
             let Some(direction) = hub.registry.signal_direction(from, to) else {
                 debug!(%from, %to, "signal dropped: not between a host and its own client");
                 return;
             };
-            let Some(link) = hub.links.get(&to) else {
-                return;
-            };
-            (direction, link.sender.clone(), hub.limits.max_signal_bytes)
+            (direction, hub.limits.max_signal_bytes)
         };
         if let Err(refusal) = signals::check(&data, direction, max_bytes) {
             self.lock().dropped_signals += 1;
@@ -294,9 +334,24 @@ impl Hub {
             return;
         }
         let text = JsonPeerEvent::Signal { sender: from, data }.to_string();
-        if let Err(mpsc::error::TrySendError::Full(_)) = sender.try_send(Message::Text(text.into()))
+        let mut hub = self.lock();
+        // Checked again: one of the two may have left while the signal was
+        // checked, and a signal queued behind `PeerLeft` would name a peer
+        // its receiver has already dropped.
+        if hub.registry.signal_direction(from, to).is_none() {
+            return;
+        }
+        let Some(link) = hub.links.get(&to) else {
+            return;
+        };
+        // Signals fill the queue only up to the room kept for the server's
+        // own events: a flood drops signals, never its receiver.
+        let queued = link.sender.max_capacity() - link.sender.capacity();
+        if queued >= hub.limits.peer_queue
+            || link.sender.try_send(Message::Text(text.into())).is_err()
         {
-            self.lock().close_slow_reader(to);
+            hub.dropped_signals += 1;
+            debug!(%from, %to, "signal dropped: the receiver's queue is full");
         }
     }
 

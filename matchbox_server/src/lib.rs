@@ -132,11 +132,26 @@ pub struct Limits {
     /// How long a connection may take to send a request head, and may stay
     /// idle between requests. Default 10 s.
     pub header_timeout: Duration,
+    /// How long an API request may take from its head to its answer, body
+    /// included (`408 request_timeout` past it). Default 10 s.
+    pub request_timeout: Duration,
+    /// The largest API request body read (`413 request_too_large` past
+    /// it); the API's bodies are a few dozen bytes. Default 1 KiB.
+    pub max_body_bytes: usize,
+    /// How long a write to a client may make no progress (it stopped
+    /// reading) before its connection or websocket is closed. Default 30 s.
+    pub write_stall_timeout: Duration,
+    /// Every per-address limit also holds for an IPv6 /48 as a whole, at
+    /// this many times the limit: one /64 is one address, and without this
+    /// the holder of a /48 could be 65,536 of them. Default 8.
+    pub ipv6_site_factor: u32,
     /// The largest websocket message (and frame), bytes; larger ones close
     /// the socket (`1009`) before they are parsed. Default 64 KiB.
     pub max_message_bytes: usize,
-    /// Messages queued for one peer; a peer that lets its queue fill (it
-    /// reads slower than it is written to) is closed. Default 64.
+    /// Signals queued for one peer; past it, signals to that peer are
+    /// dropped until it reads (a flood from one peer cannot get another
+    /// closed). The server's own events have room beyond it; a peer that
+    /// lets that fill too is closed as a slow reader. Default 64.
     pub peer_queue: usize,
     /// Messages one websocket may send (`1008 too_many_messages` past it).
     /// Default 20/s, bursts of 100.
@@ -164,6 +179,10 @@ impl Default for Limits {
             max_connections_per_address: 64,
             max_sockets_per_address: 32,
             header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 1024,
+            write_stall_timeout: Duration::from_secs(30),
+            ipv6_site_factor: 8,
             max_message_bytes: 64 * 1024,
             peer_queue: 64,
             peer_messages: Rate::per_second(20, 100),
@@ -202,12 +221,20 @@ impl Limits {
             ("peer_queue", self.peer_queue),
             ("max_rooms", self.max_rooms),
             ("tracked_addresses", self.tracked_addresses),
+            ("max_body_bytes", self.max_body_bytes),
+            ("ipv6_site_factor", self.ipv6_site_factor as usize),
         ];
         if let Some((name, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be at least 1"));
         }
-        if self.header_timeout.is_zero() {
-            return Err("header_timeout must not be zero".into());
+        for (name, timeout) in [
+            ("header_timeout", self.header_timeout),
+            ("request_timeout", self.request_timeout),
+            ("write_stall_timeout", self.write_stall_timeout),
+        ] {
+            if timeout.is_zero() {
+                return Err(format!("{name} must not be zero"));
+            }
         }
         // A signal travels as JSON: its payload plus the envelope and escapes.
         if self.max_message_bytes < max_signal_bytes + 1024 {
@@ -350,6 +377,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             max_signal_bytes: config.max_signal_bytes,
             peer_queue: limits.peer_queue,
             sockets_per_address: limits.max_sockets_per_address,
+            site_factor: limits.ipv6_site_factor,
             room_creation: (limits.rooms_per_address, limits.rooms_total),
             failed_lookups: (limits.misses_per_address, limits.misses_total),
             tracked_addresses: limits.tracked_addresses,
@@ -378,9 +406,19 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             public_url,
         },
         origins,
+        api::RequestLimits {
+            timeout: limits.request_timeout,
+            max_body_bytes: limits.max_body_bytes,
+        },
     )
     .merge(websockets);
-    let router = api::finish(router, web_root).layer(Extension(proxies.clone()));
+    let in_flight = api::InFlight::new(limits.max_connections_per_address, limits.ipv6_site_factor);
+    let router = api::finish(router, web_root)
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            api::count_in_flight,
+        ))
+        .layer(Extension(proxies.clone()));
 
     let listener = std::net::TcpListener::bind(config.bind)?;
     listener.set_nonblocking(true)?;
@@ -389,7 +427,9 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
     let connection_limits = listener::ConnectionLimits {
         total: listener::fit_descriptor_limit(limits.max_connections),
         per_address: limits.max_connections_per_address,
+        site_factor: limits.ipv6_site_factor,
         header_timeout: limits.header_timeout,
+        write_stall: limits.write_stall_timeout,
     };
     let is_proxy: listener::IsProxy = Arc::new(move |ip| proxies.contains(ip));
     let server = tokio::spawn(listener::serve(

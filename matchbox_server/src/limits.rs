@@ -174,11 +174,25 @@ pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The wider tier an IPv6 client is also counted under: its /48, what one
+/// site (a business, a cloud account) is commonly given, and more than a
+/// home's /56. `None` for IPv4 (and IPv4-mapped) addresses.
+pub(crate) fn site_key(ip: IpAddr) -> Option<IpAddr> {
+    match client_key(ip) {
+        IpAddr::V4(_) => None,
+        IpAddr::V6(v6) => Some(IpAddr::V6(Ipv6Addr::from(
+            u128::from(v6) & !(u128::MAX >> 48),
+        ))),
+    }
+}
+
 /// Whose budget ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Scope {
     /// This key's own (one address, one /64).
     Key,
+    /// An IPv6 site's together (one /48, see [`site_key`]).
+    Site,
     /// Everyone's together: a flood from many keys.
     Global,
 }
@@ -396,6 +410,147 @@ impl<K: Eq + Hash + Copy> ConnectionCounter<K> {
     /// Connections open for `key`.
     pub(crate) fn open_for(&self, key: K) -> usize {
         self.open.get(&key).copied().unwrap_or(0)
+    }
+}
+
+/// A budget that never runs out, for a tier that has no global bucket.
+const UNLIMITED: Rate = Rate {
+    per_minute: u32::MAX,
+    burst: u32::MAX,
+};
+
+/// `rate` times `factor`: an IPv6 site's share of a per-address rate.
+fn scaled(rate: Rate, factor: u32) -> Rate {
+    Rate {
+        per_minute: rate.per_minute.saturating_mul(factor),
+        burst: rate.burst.saturating_mul(factor),
+    }
+}
+
+/// Per-address rate limits over client addresses, in two tiers: each
+/// address (IPv6: its /64) has its own budget, and every IPv6 /48 has
+/// `site_factor` times that, shared by all its /64s. Without the second
+/// tier, the holder of a /56 (many homes) would be 256 strangers, and of a
+/// /48 65,536.
+#[derive(Debug)]
+pub(crate) struct AddressLimiter {
+    nets: KeyedLimiter<IpAddr>,
+    sites: KeyedLimiter<IpAddr>,
+}
+
+impl AddressLimiter {
+    /// Full budgets for everyone, at most `max_keys` addresses (and as many
+    /// sites) remembered at once.
+    pub(crate) fn new(
+        per_address: Rate,
+        global: Rate,
+        site_factor: u32,
+        max_keys: usize,
+        now: Instant,
+    ) -> Self {
+        Self {
+            nets: KeyedLimiter::new(per_address, global, max_keys, now),
+            sites: KeyedLimiter::new(scaled(per_address, site_factor), UNLIMITED, max_keys, now),
+        }
+    }
+
+    /// [`KeyedLimiter::try_take`] in both tiers: from all or from none.
+    pub(crate) fn try_take(&mut self, ip: IpAddr, now: Instant) -> Result<(), Refused> {
+        let site = site_key(ip);
+        if let Some(site) = site {
+            self.sites.check(site, now).map_err(Refused::in_site)?;
+        }
+        self.nets.try_take(client_key(ip), now)?;
+        if let Some(site) = site {
+            // Checked above; a table full of live sites only loses this count.
+            let _ = self.sites.try_take(site, now);
+        }
+        Ok(())
+    }
+
+    /// [`KeyedLimiter::check`] in both tiers.
+    pub(crate) fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Refused> {
+        self.nets.check(client_key(ip), now)?;
+        match site_key(ip) {
+            Some(site) => self.sites.check(site, now).map_err(Refused::in_site),
+            None => Ok(()),
+        }
+    }
+
+    /// [`KeyedLimiter::spend`] in both tiers.
+    pub(crate) fn spend(&mut self, ip: IpAddr, now: Instant) {
+        self.nets.spend(client_key(ip), now);
+        if let Some(site) = site_key(ip) {
+            self.sites.spend(site, now);
+        }
+    }
+
+    /// [`KeyedLimiter::prune`] in both tiers.
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.nets.prune(now);
+        self.sites.prune(now);
+    }
+}
+
+impl Refused {
+    /// The same refusal, from a site's budget.
+    fn in_site(self) -> Self {
+        Self {
+            scope: Scope::Site,
+            ..self
+        }
+    }
+}
+
+/// Open connections per client address in the same two tiers as
+/// [`AddressLimiter`] (`site_factor` times the per-address cap for an IPv6
+/// /48), and in total.
+#[derive(Debug)]
+pub(crate) struct AddressCounter {
+    nets: ConnectionCounter<IpAddr>,
+    sites: ConnectionCounter<IpAddr>,
+}
+
+impl AddressCounter {
+    /// Nothing open; at most `per_address` per address, `total` in all.
+    pub(crate) fn new(per_address: usize, total: usize, site_factor: u32) -> Self {
+        let per_site =
+            per_address.saturating_mul(usize::try_from(site_factor).unwrap_or(usize::MAX));
+        Self {
+            nets: ConnectionCounter::new(per_address, total),
+            sites: ConnectionCounter::new(per_site, usize::MAX),
+        }
+    }
+
+    /// Counts a connection from `ip`, or says which cap it would pass.
+    pub(crate) fn try_open(&mut self, ip: IpAddr) -> Result<(), Scope> {
+        let net = client_key(ip);
+        self.nets.try_open(net)?;
+        if let Some(site) = site_key(ip)
+            && self.sites.try_open(site).is_err()
+        {
+            self.nets.close(net);
+            return Err(Scope::Site);
+        }
+        Ok(())
+    }
+
+    /// Counts a connection from `ip` closed.
+    pub(crate) fn close(&mut self, ip: IpAddr) {
+        self.nets.close(client_key(ip));
+        if let Some(site) = site_key(ip) {
+            self.sites.close(site);
+        }
+    }
+
+    /// [`ConnectionCounter::try_open_unkeyed`].
+    pub(crate) fn try_open_unkeyed(&mut self) -> Result<(), Scope> {
+        self.nets.try_open_unkeyed()
+    }
+
+    /// [`ConnectionCounter::close_unkeyed`].
+    pub(crate) fn close_unkeyed(&mut self) {
+        self.nets.close_unkeyed();
     }
 }
 
@@ -630,6 +785,78 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a, "2001:db8:1:2::".parse::<IpAddr>().unwrap());
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn an_ipv6_site_shares_a_wider_budget_among_its_addresses() {
+        let ip = |raw: &str| raw.parse::<IpAddr>().unwrap();
+        assert_eq!(site_key(ip("192.0.2.7")), None);
+        assert_eq!(site_key(ip("::ffff:192.0.2.7")), None);
+        assert_eq!(site_key(ip("2001:db8:1:ff02::9")), Some(ip("2001:db8:1::")));
+        let t0 = Instant::now();
+        // One per address, three per /48.
+        let mut limiter = AddressLimiter::new(rate(0, 1), Rate::per_second(1000, 1000), 3, 16, t0);
+        for net in 0..3 {
+            assert_eq!(
+                limiter.try_take(ip(&format!("2001:db8:1:{net}::1")), t0),
+                Ok(())
+            );
+        }
+        let refused = limiter.try_take(ip("2001:db8:1:9::1"), t0).unwrap_err();
+        assert_eq!(refused.scope, Scope::Site);
+        assert_eq!(
+            limiter.check(ip("2001:db8:1:9::1"), t0).unwrap_err().scope,
+            Scope::Site
+        );
+        // Another site, and IPv4, have their own.
+        assert_eq!(limiter.try_take(ip("2001:db8:2:9::1"), t0), Ok(()));
+        assert_eq!(limiter.try_take(ip("192.0.2.1"), t0), Ok(()));
+        assert_eq!(limiter.try_take(ip("192.0.2.2"), t0), Ok(()));
+        // A refused address spent nothing of its site's budget.
+        let mut limiter = AddressLimiter::new(rate(0, 1), Rate::per_second(1000, 1000), 2, 16, t0);
+        assert_eq!(limiter.try_take(ip("2001:db8:1:1::1"), t0), Ok(()));
+        assert_eq!(
+            limiter
+                .try_take(ip("2001:db8:1:1::2"), t0)
+                .unwrap_err()
+                .scope,
+            Scope::Key
+        );
+        assert_eq!(limiter.try_take(ip("2001:db8:1:2::1"), t0), Ok(()));
+        // Misses spend from both tiers.
+        let mut limiter = AddressLimiter::new(rate(0, 2), Rate::per_second(1000, 1000), 2, 16, t0);
+        limiter.spend(ip("2001:db8:1:1::1"), t0);
+        limiter.spend(ip("2001:db8:1:2::1"), t0);
+        limiter.spend(ip("2001:db8:1:3::1"), t0);
+        limiter.spend(ip("2001:db8:1:3::1"), t0);
+        assert_eq!(
+            limiter.check(ip("2001:db8:1:4::1"), t0).unwrap_err().scope,
+            Scope::Site
+        );
+        assert_eq!(limiter.check(ip("2001:db8:7:4::1"), t0), Ok(()));
+    }
+
+    #[test]
+    fn an_ipv6_site_shares_a_wider_connection_cap() {
+        let ip = |raw: &str| raw.parse::<IpAddr>().unwrap();
+        let mut counter = AddressCounter::new(2, 100, 2);
+        for net in [
+            "2001:db8:1:1::1",
+            "2001:db8:1:1::2",
+            "2001:db8:1:2::1",
+            "2001:db8:1:2::2",
+        ] {
+            assert_eq!(counter.try_open(ip(net)), Ok(()), "{net}");
+        }
+        assert_eq!(counter.try_open(ip("2001:db8:1:1::3")), Err(Scope::Key));
+        assert_eq!(counter.try_open(ip("2001:db8:1:3::1")), Err(Scope::Site));
+        // The refusal left no count behind in the /64 it named.
+        counter.close(ip("2001:db8:1:2::1"));
+        assert_eq!(counter.try_open(ip("2001:db8:1:3::1")), Ok(()));
+        assert_eq!(counter.try_open(ip("2001:db8:1:3::2")), Err(Scope::Site));
+        for n in 0..10 {
+            assert_eq!(counter.try_open(ip(&format!("192.0.2.{n}"))), Ok(()));
+        }
     }
 
     #[test]

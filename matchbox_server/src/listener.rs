@@ -10,17 +10,26 @@
 //! does not arrive in time (idle keep-alive connections included: hyper
 //! starts that clock whenever it waits for a head).
 
-use crate::limits::{ConnectionCounter, Scope, client_key};
+use crate::limits::{AddressCounter, Scope};
 use axum::{Router, extract::ConnectInfo};
 use hyper::{body::Incoming, server::conn::http1};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::{
     convert::Infallible,
+    future::Future,
+    io,
     net::IpAddr,
+    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
+    task::{Context, Poll},
     time::Duration,
 };
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::TcpListener,
+    sync::watch,
+    task::JoinSet,
+};
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
@@ -32,9 +41,13 @@ pub(crate) struct ConnectionLimits {
     /// Open TCP connections from one address (IPv6: one /64), except from a
     /// trusted proxy, which carries many players.
     pub(crate) per_address: usize,
+    /// An IPv6 /48's share: this many times `per_address`.
+    pub(crate) site_factor: u32,
     /// How long a connection may take to send a request head, and may sit
     /// idle between requests.
     pub(crate) header_timeout: Duration,
+    /// How long a write may make no progress before the connection fails.
+    pub(crate) write_stall: Duration,
 }
 
 /// Which peers are reverse proxies whose connections carry many players.
@@ -50,9 +63,10 @@ pub(crate) async fn serve(
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) {
-    let counter = Arc::new(Mutex::new(ConnectionCounter::new(
+    let counter = Arc::new(Mutex::new(AddressCounter::new(
         limits.per_address,
         limits.total,
+        limits.site_factor,
     )));
     let mut connections = JoinSet::new();
     let mut builder = http1::Builder::new();
@@ -79,7 +93,7 @@ pub(crate) async fn serve(
         };
         // A proxy's connections count only towards the total: its players'
         // own addresses are known only from their requests' headers.
-        let key = (!is_proxy(peer.ip())).then(|| client_key(peer.ip()));
+        let key = (!is_proxy(peer.ip())).then_some(peer.ip());
         let admitted = match key {
             Some(key) => lock(&counter).try_open(key),
             None => lock(&counter).try_open_unkeyed(),
@@ -89,6 +103,7 @@ pub(crate) async fn serve(
             debug!(
                 scope = match scope {
                     Scope::Key => "address",
+                    Scope::Site => "IPv6 site",
                     Scope::Global => "total",
                 },
                 "connection refused: at the cap"
@@ -103,7 +118,7 @@ pub(crate) async fn serve(
         let router = router.clone();
         let connection = builder
             .serve_connection(
-                TokioIo::new(stream),
+                TokioIo::new(StallGuard::new(stream, limits.write_stall)),
                 hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
                     request.extensions_mut().insert(slot.clone());
@@ -150,14 +165,18 @@ pub(crate) async fn serve(
 /// log files, the clock, a TURN-less process's odds and ends.
 const RESERVED_DESCRIPTORS: usize = 64;
 
+/// Descriptors one connection may hold at once: its socket, and the file it
+/// is being sent from the web root.
+const DESCRIPTORS_PER_CONNECTION: usize = 2;
+
 /// `wanted`, lowered to fit the process's open-file limit (Linux; elsewhere
-/// `wanted`): past that limit `accept` fails for everyone, `/healthz`
-/// included, so the cap must bite first.
+/// `wanted`): past that limit `accept` (and opening a file to serve) fails
+/// for everyone, `/healthz` included, so the cap must bite first.
 pub(crate) fn fit_descriptor_limit(wanted: usize) -> usize {
     let Some(limit) = open_file_limit() else {
         return wanted;
     };
-    let fits = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    let fits = (limit.saturating_sub(RESERVED_DESCRIPTORS) / DESCRIPTORS_PER_CONNECTION).max(1);
     if wanted > fits {
         warn!(
             wanted,
@@ -193,7 +212,7 @@ pub(crate) struct ConnectionSlot(#[expect(dead_code, reason = "held for its Drop
 /// One counted connection; dropping the last [`ConnectionSlot`] gives its
 /// place back.
 struct Open {
-    counter: Arc<Mutex<ConnectionCounter<IpAddr>>>,
+    counter: Arc<Mutex<AddressCounter>>,
     key: Option<IpAddr>,
 }
 
@@ -207,8 +226,136 @@ impl Drop for Open {
     }
 }
 
+/// A connection whose writes fail once they have made no progress for
+/// `stall`. hyper has no write timeout: a client that stops reading (its
+/// TCP window stays shut) would otherwise hold its connection, a file
+/// download's descriptor, or a websocket's writer forever. Reads are left
+/// alone: the header timeout and the websocket silence timeout bound those.
+pub(crate) struct StallGuard<S> {
+    inner: S,
+    stall: Duration,
+    /// Set while a write is pending; cleared by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> StallGuard<S> {
+    pub(crate) fn new(inner: S, stall: Duration) -> Self {
+        Self {
+            inner,
+            stall,
+            stalled: None,
+        }
+    }
+
+    /// After `inner` said `Pending`: pending still, or failed if the stall
+    /// has lasted too long.
+    fn pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let stall = self.stall;
+        let clock = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(stall)));
+        match clock.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer has read nothing for too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match poll {
+            Poll::Ready(result) => {
+                self.stalled = None;
+                Poll::Ready(result)
+            }
+            Poll::Pending => self.pending(cx),
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallGuard<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.progress(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.progress(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_flush(cx);
+        this.progress(cx, poll)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.progress(cx, poll)
+    }
+}
+
 /// Resolves once `stop` is true (or its sender is gone).
 pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     // `wait_for` holds a read guard across its await: not `Send`.
     let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_makes_no_progress_fails_after_the_stall() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut guarded = StallGuard::new(near, Duration::from_secs(30));
+        // Progress, however slow, keeps the connection.
+        for _ in 0..4 {
+            guarded.write_all(&[7; 64]).await.expect("room to write");
+            tokio::time::advance(Duration::from_secs(29)).await;
+            let mut read = [0; 64];
+            far.read_exact(&mut read).await.expect("read");
+        }
+        // Now nobody reads: the write fails once 30 s have passed.
+        guarded.write_all(&[7; 64]).await.expect("fills the buffer");
+        let started = tokio::time::Instant::now();
+        let error = guarded
+            .write_all(&[7; 1])
+            .await
+            .expect_err("the stalled write fails");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+    }
 }

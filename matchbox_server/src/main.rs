@@ -157,12 +157,38 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     header_timeout_secs: u64,
 
+    /// Seconds an API request may take, body included.
+    #[arg(long, env = "P2P_SIGNALING_REQUEST_TIMEOUT_SECS", value_name = "S",
+          default_value_t = Limits::default().request_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    request_timeout_secs: u64,
+
+    /// The largest API request body, bytes.
+    #[arg(long, env = "P2P_SIGNALING_MAX_BODY_BYTES", value_name = "BYTES",
+          default_value_t = Limits::default().max_body_bytes,
+          value_parser = at_least_one)]
+    max_body_bytes: usize,
+
+    /// Seconds a write to a client that stopped reading may make no
+    /// progress before its connection is closed.
+    #[arg(long, env = "P2P_SIGNALING_WRITE_STALL_SECS", value_name = "S",
+          default_value_t = Limits::default().write_stall_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    write_stall_secs: u64,
+
+    /// Each per-address limit also holds for an IPv6 /48 as a whole, at
+    /// this many times the limit.
+    #[arg(long, env = "P2P_SIGNALING_IPV6_SITE_FACTOR", value_name = "N",
+          default_value_t = Limits::default().ipv6_site_factor,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    ipv6_site_factor: u32,
+
     /// The largest websocket message, bytes; larger ones close the socket.
     #[arg(long, env = "P2P_SIGNALING_MAX_MESSAGE_BYTES", value_name = "BYTES",
           default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
 
-    /// Messages queued for one peer before it is closed as a slow reader.
+    /// Signals queued for one peer; more are dropped until it reads.
     #[arg(long, env = "P2P_SIGNALING_PEER_QUEUE", value_name = "N",
           default_value_t = Limits::default().peer_queue,
           value_parser = at_least_one)]
@@ -239,6 +265,10 @@ impl Args {
                 max_connections_per_address: self.max_connections_per_ip,
                 max_sockets_per_address: self.max_sockets_per_ip,
                 header_timeout: Duration::from_secs(self.header_timeout_secs),
+                request_timeout: Duration::from_secs(self.request_timeout_secs),
+                max_body_bytes: self.max_body_bytes,
+                write_stall_timeout: Duration::from_secs(self.write_stall_secs),
+                ipv6_site_factor: self.ipv6_site_factor,
                 max_message_bytes: self.max_message_bytes,
                 peer_queue: self.peer_queue,
                 peer_messages: self.peer_message_rate,
@@ -369,6 +399,10 @@ mod tests {
             "--max-connections-per-ip=5",
             "--max-sockets-per-ip=4",
             "--header-timeout-secs=3",
+            "--request-timeout-secs=4",
+            "--max-body-bytes=512",
+            "--write-stall-secs=7",
+            "--ipv6-site-factor=3",
             "--max-message-bytes=32768",
             "--peer-queue=16",
             "--peer-message-rate=5/s:10",
@@ -414,6 +448,10 @@ mod tests {
                 max_connections_per_address: 5,
                 max_sockets_per_address: 4,
                 header_timeout: Duration::from_secs(3),
+                request_timeout: Duration::from_secs(4),
+                max_body_bytes: 512,
+                write_stall_timeout: Duration::from_secs(7),
+                ipv6_site_factor: 3,
                 max_message_bytes: 32768,
                 peer_queue: 16,
                 peer_messages: rate(300, 10),
@@ -436,6 +474,8 @@ mod tests {
             &["--capacity", "many"],
             &["--frobnicate"],
             &["--peer-silence-secs", "0"],
+            &["--ipv6-site-factor", "0"],
+            &["--write-stall-secs", "0"],
             &["--turn-credential-secs", "0"],
             &["--trusted-proxy", "10.0.0.0/40"],
             &["--room-rate", "5/hour"],

@@ -4,9 +4,14 @@
 //! on every websocket and every cross-origin or non-`GET` request. Without
 //! a check, any page on the web could make its visitors' browsers create
 //! rooms and read room state here. Allowed: requests with no `Origin` (a
-//! native game, a script), pages served by this server itself (the
-//! `Origin`'s host is the request's `Host`, or the `--public-url`), and
-//! the origins the operator lists (`--allow-origin`, `*` for any).
+//! native game, a script), pages served by this server itself, and the
+//! origins the operator lists (`--allow-origin`, `*` for any).
+//!
+//! "Served by this server" is the `--public-url`'s origin when there is one,
+//! and only that. Without one (a local or first deployment) it is any page
+//! whose host is the request's `Host`: that trusts a header the page's
+//! browser fills in, which a DNS-rebinding page controls, so a server on
+//! the internet should be given its public URL.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use bevy_p2p_protocol::ErrorCode;
@@ -16,6 +21,8 @@ use bevy_p2p_protocol::ErrorCode;
 pub(crate) struct Origins {
     listed: Vec<String>,
     any: bool,
+    /// No public URL: a page whose host is the request's `Host` is ours.
+    same_host: bool,
 }
 
 impl Origins {
@@ -31,8 +38,9 @@ impl Origins {
                 format!("allowed origin {origin:?} must be scheme://host[:port], or *")
             })?);
         }
-        if let Some(own) = public_url.and_then(normalise_url) {
-            origins.listed.push(own);
+        match public_url.and_then(normalise_url) {
+            Some(own) => origins.listed.push(own),
+            None => origins.same_host = true,
         }
         Ok(origins)
     }
@@ -58,9 +66,10 @@ impl Origins {
         let Some(origin) = origin.to_str().ok().and_then(normalise) else {
             return false;
         };
-        let same_host = host
-            .and_then(|host| host.to_str().ok())
-            .is_some_and(|host| origin_host(&origin) == host.trim().to_ascii_lowercase());
+        let same_host = self.same_host
+            && host
+                .and_then(|host| host.to_str().ok())
+                .is_some_and(|host| origin_host(&origin) == host.trim().to_ascii_lowercase());
         same_host || self.listed.contains(&origin)
     }
 }
@@ -100,8 +109,17 @@ mod tests {
         headers
     }
 
+    fn check(origins: &Origins, origin: &str, host: &'static str) -> Result<(), ErrorCode> {
+        let mut headers = headers(None, host);
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_str(origin).expect("header"),
+        );
+        origins.check(&headers)
+    }
+
     #[test]
-    fn own_pages_and_listed_ones_pass_others_do_not() {
+    fn with_a_public_url_own_pages_and_listed_ones_pass_others_do_not() {
         let origins = Origins::new(
             &["https://Games.Example.org/".into()],
             Some("https://play.example.com/arena"),
@@ -110,44 +128,44 @@ mod tests {
         let host = "127.0.0.1:3536";
         // Native games and scripts send no origin.
         assert_eq!(origins.check(&headers(None, host)), Ok(()));
-        // The page this server served.
-        assert_eq!(
-            origins.check(&headers(Some("http://127.0.0.1:3536"), host)),
-            Ok(())
-        );
-        // Behind a proxy that terminates TLS: same host, other scheme.
-        assert_eq!(
-            origins.check(&headers(
-                Some("https://play.example.com"),
-                "play.example.com"
-            )),
-            Ok(())
-        );
         // The public URL, whatever Host the proxy sends.
-        assert_eq!(
-            origins.check(&headers(Some("https://play.example.com"), host)),
-            Ok(())
-        );
-        assert_eq!(
-            origins.check(&headers(Some("https://games.example.org"), host)),
-            Ok(())
-        );
+        assert_eq!(check(&origins, "https://play.example.com", host), Ok(()));
+        assert_eq!(check(&origins, "https://games.example.org", host), Ok(()));
         for stranger in [
             "https://evil.example",
             "http://127.0.0.1:3537",
             "null",
             "https://play.example.com.evil.example",
+            // The public URL's host, other scheme.
+            "http://play.example.com",
         ] {
-            let headers = {
-                let mut headers = headers(None, host);
-                headers.insert(
-                    header::ORIGIN,
-                    HeaderValue::from_str(stranger).expect("header"),
-                );
-                headers
-            };
             assert_eq!(
-                origins.check(&headers),
+                check(&origins, stranger, host),
+                Err(ErrorCode::OriginNotAllowed),
+                "{stranger}"
+            );
+        }
+        // A DNS-rebinding page: its Host header names its own domain.
+        assert_eq!(
+            check(&origins, "http://evil.example", "evil.example"),
+            Err(ErrorCode::OriginNotAllowed)
+        );
+    }
+
+    #[test]
+    fn without_a_public_url_a_page_from_the_requests_host_passes() {
+        let origins = Origins::new(&["https://games.example.org".into()], None).expect("valid");
+        let host = "127.0.0.1:3536";
+        assert_eq!(check(&origins, "http://127.0.0.1:3536", host), Ok(()));
+        // Behind a proxy that terminates TLS: same host, other scheme.
+        assert_eq!(
+            check(&origins, "https://play.example.com", "play.example.com"),
+            Ok(())
+        );
+        assert_eq!(check(&origins, "https://games.example.org", host), Ok(()));
+        for stranger in ["https://evil.example", "http://127.0.0.1:3537", "null"] {
+            assert_eq!(
+                check(&origins, stranger, host),
                 Err(ErrorCode::OriginNotAllowed),
                 "{stranger}"
             );

@@ -12,11 +12,10 @@
 use crate::{
     api,
     forwarded::ClientAddr,
-    hub::{Hub, Outbox},
+    hub::{Hub, Outbox, SeatHold},
     limits::{Rate, TokenBucket},
     listener::ConnectionSlot,
     origin::Origins,
-    rooms::Ticket,
 };
 use axum::{
     extract::{
@@ -72,8 +71,8 @@ pub(crate) async fn upgrade(
     // `/` has no path: not a code.
     let code = path.map(|Path(code)| code).unwrap_or_default();
     let host_ticket = query.get(HOST_TICKET_PARAM).map(String::as_str);
-    let ticket = match sockets.hub.admit(client, &code, host_ticket) {
-        Ok(ticket) => ticket,
+    let hold = match sockets.hub.admit(client, &code, host_ticket) {
+        Ok(hold) => hold,
         Err(refusal) => {
             debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");
             return api::refusal_response(refusal);
@@ -84,12 +83,12 @@ pub(crate) async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            run(socket, sockets, ticket, code, client).await;
+            run(socket, sockets, hold, code, client).await;
         })
 }
 
 /// Runs one seated websocket to its end.
-async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, client: IpAddr) {
+async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, client: IpAddr) {
     let Sockets {
         hub,
         limits,
@@ -101,13 +100,13 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
     // The id first: a host's introductions follow at once.
     let assigned = JsonPeerEvent::IdAssigned(peer).to_string();
     if sink.send(Message::Text(assigned.into())).await.is_err() {
-        // Its ticket is released by the registry's clock.
+        // Dropping `hold` gives the seat back.
         return;
     }
     let Outbox {
         mut messages,
         mut kicked,
-    } = match hub.join(peer, ticket, &code, client) {
+    } = match hub.join(peer, hold, &code) {
         Ok((_role, outbox)) => outbox,
         Err(error) => {
             // The room closed between the upgrade check and now.
@@ -118,14 +117,17 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
             return;
         }
     };
-    let writer = tokio::spawn(async move {
+    let mut writer = tokio::spawn(async move {
         while let Some(message) = messages.recv().await {
             let last = matches!(message, Message::Close(_));
+            // A write that makes no progress for a while fails (see
+            // `listener::StallGuard`): a peer that stopped reading ends here.
             if sink.send(message).await.is_err() || last {
                 break;
             }
         }
     });
+    let mut writer_done = false;
 
     // Set when the peer's stream broke (an oversized message): what it
     // still sends cannot be read.
@@ -135,6 +137,12 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
         // Every message restarts the silence clock.
         let message = tokio::select! {
             _ = &mut kicked => break,
+            _ = &mut writer => {
+                // Nothing more reaches the peer: its seat is as good as gone.
+                debug!(%peer, "websocket writes failed or stalled: closed");
+                writer_done = true;
+                break;
+            }
             () = crate::listener::stopped(&mut stopping) => {
                 hub.disconnect(peer, close_code::AWAY, "server_stopping");
                 break;
@@ -182,9 +190,11 @@ async fn run(socket: WebSocket, sockets: Sockets, ticket: Ticket, code: String, 
     hub.leave(peer, client);
     // The writer sends what is queued (a close frame, often), then ends; a
     // peer that does not read gets a moment, not forever.
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(CLOSE_WAIT, writer).await.is_err() {
-        abort.abort();
+    if !writer_done {
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(CLOSE_WAIT, writer).await.is_err() {
+            abort.abort();
+        }
     }
     // Read on until the peer answers the close (or a moment passes): a
     // socket dropped with unread data is reset, and a reset can reach the

@@ -357,7 +357,6 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
     }
 
     /// Gives back a ticket's seat without joining.
-    #[cfg(test)]
     pub(crate) fn cancel(&mut self, ticket: Ticket) {
         if let Some(reservation) = self.tickets.remove(&ticket) {
             self.release(&reservation);

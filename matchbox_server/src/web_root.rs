@@ -39,9 +39,11 @@ impl WebRoot {
         Ok(Self { root, files })
     }
 
-    /// The page a share link opens.
-    pub(crate) fn index(&self) -> PathBuf {
-        self.root.join("index.html")
+    /// The page a share link opens, `index.html`, under the same checks
+    /// as any file.
+    pub(crate) async fn serve_index(&self, mut request: Request) -> Response {
+        *request.uri_mut() = axum::http::Uri::from_static("/index.html");
+        self.serve(request).await
     }
 
     /// The file for a `GET` or `HEAD`, or `404`.
@@ -68,19 +70,28 @@ impl WebRoot {
             }
             path.push(segment);
         }
-        let gz = {
-            let mut gz = path.clone().into_os_string();
-            gz.push(".gz");
-            PathBuf::from(gz)
+        // A folder is served as its `index.html`: that must stay inside too.
+        let index = match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_dir() => Some(path.join("index.html")),
+            _ => None,
         };
-        for candidate in [path, gz] {
-            match tokio::fs::canonicalize(&candidate).await {
-                Ok(real) if !real.starts_with(&self.root) => return false,
-                _ => {}
+        for file in std::iter::once(path).chain(index) {
+            for candidate in [gzipped(&file), file] {
+                match tokio::fs::canonicalize(&candidate).await {
+                    Ok(real) if !real.starts_with(&self.root) => return false,
+                    _ => {}
+                }
             }
         }
         true
     }
+}
+
+/// `file.gz`, where `web/build.sh` writes a file's gzipped copy.
+fn gzipped(file: &Path) -> PathBuf {
+    let mut gz = file.as_os_str().to_owned();
+    gz.push(".gz");
+    PathBuf::from(gz)
 }
 
 /// `%XX` decoding of one path segment; `None` for a bad escape or bytes

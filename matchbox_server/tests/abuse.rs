@@ -116,14 +116,18 @@ async fn oversized_messages_close_the_socket_with_1009() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_that_never_reads_is_dropped_when_its_queue_fills() {
-    // The message rate is lifted so that the queue is what acts; the
-    // silence clock stays at 25 s, and the host keeps alive anyway.
+async fn a_host_that_never_reads_is_dropped_when_its_writes_stall() {
+    // The message rate is lifted so that the flood fills the host's queue
+    // (past it signals are dropped) and its socket's buffers; then the
+    // server's writes to it stall, and 2 s of that closes it. The silence
+    // clock stays at 25 s, and the host keeps alive anyway.
     let server = Server::start(&[
         "--header-timeout-secs",
         "1",
         "--peer-message-rate",
         "10000/s:10000",
+        "--write-stall-secs",
+        "2",
     ])
     .await;
     let health = Healthz::watch(server.addr);

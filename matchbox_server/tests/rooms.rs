@@ -4,12 +4,15 @@
 #[path = "support/client.rs"]
 mod client;
 
-use bevy_p2p_signaling::{ServerConfig, code};
+use bevy_p2p_signaling::{Limits, ServerConfig, code};
 use client::*;
 use matchbox_protocol::JsonPeerEvent;
 use serde_json::json;
 use std::{collections::HashSet, time::Duration};
-use tokio::time::{Instant, sleep, timeout};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    time::{Instant, sleep, timeout},
+};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Polls `GET /api/rooms/{code}` until it answers `status`, within [`WAIT`].
@@ -867,4 +870,314 @@ async fn behind_a_proxy_rooms_come_with_their_public_share_link() {
     let plain = start(test_config()).await;
     let room = create_room(plain.local_addr()).await;
     assert_eq!(room.share_url, None);
+}
+
+/// A fresh folder under the temp dir, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "p2p-signaling-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn nothing_outside_the_web_root_or_hidden_in_it_is_served() {
+    use std::os::unix::fs::symlink;
+    let outside = TempDir::new("outside");
+    std::fs::write(outside.0.join("secret.txt"), "secret").expect("write");
+    std::fs::write(outside.0.join("index.html"), "<html>secret</html>").expect("write");
+    std::fs::create_dir_all(outside.0.join("dir")).expect("dir");
+    let web = TempDir::new("web");
+    let root = &web.0;
+    std::fs::write(root.join("index.html"), "<html>game</html>").expect("write");
+    std::fs::write(root.join(".env"), "TOKEN=x").expect("write");
+    std::fs::create_dir_all(root.join(".git")).expect("dir");
+    std::fs::write(root.join(".git/config"), "[core]").expect("write");
+    symlink(outside.0.join("secret.txt"), root.join("leak.txt")).expect("symlink");
+    symlink(outside.0.join("dir"), root.join("away")).expect("symlink");
+    // A folder whose index is a link out.
+    std::fs::create_dir_all(root.join("docs")).expect("dir");
+    symlink(outside.0.join("index.html"), root.join("docs/index.html")).expect("symlink");
+    // A link inside the root is fine.
+    symlink(root.join("index.html"), root.join("home.html")).expect("symlink");
+
+    let server = start(ServerConfig {
+        web_root: Some(root.clone()),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    for path in [
+        "/.env",
+        "/%2Eenv",
+        "/.git/config",
+        "/leak.txt",
+        "/away/",
+        "/docs/",
+        "/docs",
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+    ] {
+        let response = http(addr, "GET", path, &[]).await;
+        assert_eq!(response.status, 404, "{path}: {}", response.body);
+        assert!(!response.body.contains("secret"), "{path}");
+    }
+    assert_eq!(
+        http(addr, "GET", "/home.html", &[]).await.body,
+        "<html>game</html>"
+    );
+
+    // A share link's page is checked like any file.
+    let linked = TempDir::new("web-linked");
+    symlink(outside.0.join("index.html"), linked.0.join("index.html")).expect("symlink");
+    let server = start(ServerConfig {
+        web_root: Some(linked.0.clone()),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    for path in [format!("/play/{}", room.code), "/".into()] {
+        let response = http(addr, "GET", &path, &[]).await;
+        assert_eq!(response.status, 404, "{path}: {}", response.body);
+    }
+}
+
+#[tokio::test]
+async fn an_api_body_is_read_within_its_size_and_time() {
+    let server = start(ServerConfig {
+        limits: Limits {
+            request_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let large = format!(r#"{{"capacity":2,"pad":"{}"}}"#, "x".repeat(2000));
+    let refused = http_with_body(addr, "POST", "/api/rooms", &[], &large).await;
+    assert_eq!(
+        (refused.status, refused.json()["error"].clone()),
+        (413, json!("request_too_large"))
+    );
+    // A body that never arrives: the answer comes at the deadline.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cap")
+        .await
+        .expect("write");
+    let mut raw = Vec::new();
+    timeout(WAIT, stream.read_to_end(&mut raw))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.starts_with("HTTP/1.1 408"), "{raw}");
+    assert!(raw.contains("request_timeout"), "{raw}");
+    // Nothing was created meanwhile, and the server goes on.
+    create_room(addr).await;
+}
+
+#[tokio::test]
+async fn websockets_past_an_address_cap_are_refused_before_the_upgrade() {
+    let server = start(ServerConfig {
+        limits: Limits {
+            max_sockets_per_address: 2,
+            ..Limits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let first = connect(addr, &room.code, None).await;
+    let _second = connect(addr, &room.code, None).await;
+    let refused = try_connect(addr, &room.code, None).await.err();
+    assert_eq!(
+        refused,
+        Some((429, json!({"error": "too_many_connections"})))
+    );
+    // A refused upgrade held nothing: one closed socket makes room for one.
+    first.close().await;
+    join_when_free(addr, &room.code).await;
+}
+
+/// Joins room `code` as a client, retrying while refused for a seat or a
+/// socket slot still being freed (`409`, `429`); panics after [`WAIT`].
+async fn join_when_free(addr: std::net::SocketAddr, code: &str) -> Peer {
+    timeout(WAIT, async {
+        loop {
+            match try_connect(addr, code, None).await {
+                Ok(peer) => break peer,
+                Err((409 | 429, _)) => sleep(Duration::from_millis(20)).await,
+                Err(other) => panic!("unexpected refusal {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("a seat within 5 s")
+}
+
+#[tokio::test]
+async fn an_upgrade_dropped_midway_gives_its_seat_back_at_once() {
+    // One client seat; a reservation not taken up would hold it 10 s.
+    let server = start(ServerConfig {
+        capacity: 2,
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    for _ in 0..3 {
+        // The upgrade request, then gone before the answer.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let request = format!(
+            "GET /{} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            room.code
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        drop(stream);
+        // Well within the 10 s reservation timeout, the seat is back.
+        join_when_free(addr, &room.code).await.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_clients_signal_flood_costs_its_host_signals_never_its_seat() {
+    let server = start(ServerConfig {
+        limits: Limits {
+            peer_messages: bevy_p2p_signaling::Rate::per_second(100_000, 100_000),
+            peer_queue: 8,
+            ..Limits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let mut client = connect(addr, &room.code, None).await;
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([client.id]));
+    // The host reads nothing while its client sends 30 MiB of candidates:
+    // more than its queue and both sockets' buffers hold.
+    let flood = 2_000;
+    let candidate = json!({"IceCandidate": "c".repeat(15 << 10)});
+    for _ in 0..flood {
+        client.signal(host.id, candidate.clone()).await;
+    }
+    timeout(WAIT, async {
+        while server.dropped_signals() == 0 {
+            sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("signals past the queue are dropped");
+    // A newcomer is still introduced: the server's own events have room
+    // that signals cannot take.
+    let newcomer = connect(addr, &room.code, None).await;
+    let mut relayed = 0;
+    loop {
+        match host.next_event().await {
+            JsonPeerEvent::Signal { sender, .. } if sender == client.id => relayed += 1,
+            JsonPeerEvent::NewPeer(peer) if peer == newcomer.id => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(relayed < flood, "{relayed} of {flood} relayed");
+    assert_eq!(
+        room_info(addr, &room.code).await.1["host_connected"],
+        json!(true)
+    );
+    // And the host, reading again, gets its client's next signal.
+    client
+        .signal(host.id, json!({"IceCandidate": "last"}))
+        .await;
+    loop {
+        if let JsonPeerEvent::Signal { data, .. } = host.next_event().await
+            && data == json!({"IceCandidate": "last"})
+        {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn behind_a_proxy_one_client_cannot_hold_every_request_slot() {
+    let server = start(ServerConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().expect("cidr")],
+        limits: Limits {
+            max_connections_per_address: 2,
+            ..Limits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    // Two requests whose bodies never finish, from one player behind the proxy.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(
+                b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.9\r\n\
+                  Content-Length: 100\r\n\r\n{",
+            )
+            .await
+            .expect("write");
+        held.push(stream);
+    }
+    let as_player = |player: &'static str| async move {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = http(addr, "GET", "/healthz", &[("X-Forwarded-For", player)]).await;
+            // The held requests reach their handler a moment after they are sent.
+            if answer.status != 200 || Instant::now() > deadline {
+                return answer;
+            }
+            sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let refused = as_player("192.0.2.9").await;
+    assert_eq!(
+        (refused.status, refused.json()["error"].clone()),
+        (429, json!("too_many_connections"))
+    );
+    // Other players behind the same proxy are not held up.
+    let other = http(
+        addr,
+        "GET",
+        "/healthz",
+        &[("X-Forwarded-For", "192.0.2.10")],
+    )
+    .await;
+    assert_eq!(other.status, 200);
+    drop(held);
+    timeout(WAIT, async {
+        while http(addr, "GET", "/healthz", &[("X-Forwarded-For", "192.0.2.9")])
+            .await
+            .status
+            != 200
+        {
+            sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the slots come back when the requests end");
 }

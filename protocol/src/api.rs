@@ -246,11 +246,15 @@ pub enum ErrorCode {
     ServerFull,
     /// The request came from a web page whose origin the server does not serve.
     OriginNotAllowed,
+    /// The request's body did not arrive (or its answer was not ready) in time.
+    RequestTimeout,
+    /// The request's body is larger than the endpoint takes.
+    RequestTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by name.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::InvalidCode,
         Self::RoomNotFound,
         Self::RoomFull,
@@ -265,6 +269,8 @@ impl ErrorCode {
         Self::TooManyConnections,
         Self::ServerFull,
         Self::OriginNotAllowed,
+        Self::RequestTimeout,
+        Self::RequestTooLarge,
     ];
 
     /// The name sent as `{"error": "..."}`.
@@ -284,6 +290,8 @@ impl ErrorCode {
             Self::TooManyConnections => "too_many_connections",
             Self::ServerFull => "server_full",
             Self::OriginNotAllowed => "origin_not_allowed",
+            Self::RequestTimeout => "request_timeout",
+            Self::RequestTooLarge => "request_too_large",
         }
     }
 
@@ -293,7 +301,9 @@ impl ErrorCode {
             Self::InvalidCode | Self::BadRequest => 400,
             Self::BadHostToken | Self::OriginNotAllowed => 403,
             Self::RoomNotFound | Self::NotFound => 404,
+            Self::RequestTimeout => 408,
             Self::RoomFull | Self::HostSeatTaken => 409,
+            Self::RequestTooLarge => 413,
             Self::WebsocketUpgradeRequired => 426,
             Self::Busy | Self::RateLimited | Self::TooManyConnections => 429,
             Self::Internal => 500,

@@ -652,3 +652,64 @@ async fn a_guessing_crowd_spends_the_global_budget_but_keeps_no_host_from_its_ro
 fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_code_token_or_ticket_reaches_the_logs() {
+    let log_path = std::env::temp_dir().join(format!(
+        "p2p-signaling-logs-{}-{:?}.log",
+        std::process::id(),
+        Instant::now()
+    ));
+    let log = std::fs::File::create(&log_path).expect("a log file");
+    let server = Server::start_logging(&[], log.into(), "debug").await;
+    let addr = server.addr;
+    // A room's whole life, and a stranger's guesses.
+    let room = attacker_room(addr).await;
+    let (host, host_id) = attacker_seat(addr, &room.code, Some(&room.host_token)).await;
+    let (client, _) = attacker_seat(addr, &room.code, None).await;
+    let guess = if room.code == "ABC234" {
+        "ABC235"
+    } else {
+        "ABC234"
+    };
+    let missed = http_from(ATTACKER, addr, "GET", &api::room_path(guess), &[]).await;
+    assert_eq!(missed.status, 404);
+    assert_eq!(
+        ws_from(ATTACKER, addr, guess, &[]).await.err().map(|e| e.0),
+        Some(404)
+    );
+    let wrong = ws_from(
+        ATTACKER,
+        addr,
+        &format!("{}?host_ticket=forged", room.code),
+        &[],
+    )
+    .await;
+    assert_eq!(wrong.err().map(|e| e.0), Some(403));
+    let bearer = format!("Bearer {}", room.host_token);
+    let removed = http_from(
+        ATTACKER,
+        addr,
+        "DELETE",
+        &format!("{}/peers/{host_id}", api::room_path(&room.code)),
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(removed.status, 204);
+    drop((host, client));
+    sleep(Duration::from_millis(300)).await;
+    drop(server);
+    let logs = std::fs::read_to_string(&log_path).expect("read the logs");
+    let _ = std::fs::remove_file(&log_path);
+    // The logs speak of the room, by its tag.
+    assert!(logs.contains("room#"), "{logs}");
+    assert!(logs.contains("host joined"), "{logs}");
+    for secret in [room.code.as_str(), guess, &room.host_token, "forged"] {
+        // Lower case too, unless it could be part of a hex peer id or tag.
+        let lower = secret.to_lowercase();
+        let hex = lower.chars().all(|c| c.is_ascii_hexdigit());
+        for form in std::iter::once(secret.to_owned()).chain((!hex).then_some(lower)) {
+            assert!(!logs.contains(&form), "{form:?} is in the logs:\n{logs}");
+        }
+    }
+}

@@ -61,12 +61,18 @@ pub struct Server {
 impl Server {
     /// Starts the binary with `flags` and reads its `listening on` line.
     pub async fn start(flags: &[&str]) -> Self {
+        Self::start_logging(flags, Stdio::null(), "info").await
+    }
+
+    /// [`Server::start`], with its logs (at `RUST_LOG=filter`) to `logs`.
+    pub async fn start_logging(flags: &[&str], logs: Stdio, filter: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
             .args(["--bind", "127.0.0.1:0"])
             .args(flags)
+            .env("RUST_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(logs)
             .spawn()
             .expect("spawn the server binary");
         let stdout = child.stdout.take().expect("stdout");

@@ -25,7 +25,7 @@ use axum::{
     routing::{delete, get, post},
 };
 use bevy_p2p_protocol::{
-    ApiError, CreateRoom, ErrorCode, RoomInfo,
+    ApiError, CreateRoom, ErrorCode, ReclaimRoom, RoomInfo,
     api::{
         HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS,
         START_ROUTE,
@@ -115,12 +115,12 @@ pub(crate) fn routes(
             .allow_origin(AllowOrigin::predicate(move |origin, parts| {
                 origins.allows(origin, parts.headers.get(header::HOST))
             }))
-            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
             .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
     };
     let api = Router::new()
         .route(ROOMS, post(create_room))
-        .route(ROOM_ROUTE, get(room_info))
+        .route(ROOM_ROUTE, get(room_info).put(reclaim_room))
         .layer(axum::Extension(Links(published.public_url.clone())))
         .layer(axum::Extension(requests))
         .route(START_ROUTE, post(start_game))
@@ -270,6 +270,22 @@ impl Links {
     }
 }
 
+/// A JSON body, or the default for an empty one: `413` past the size
+/// limit (read no further, whatever `Content-Length` claims), `400` when
+/// it is not the JSON asked for.
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    body: Body,
+    requests: RequestLimits,
+) -> Result<T, ErrorCode> {
+    let body = axum::body::to_bytes(body, requests.max_body_bytes)
+        .await
+        .map_err(|_| ErrorCode::RequestTooLarge)?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body).map_err(|_| ErrorCode::BadRequest)
+}
+
 /// `POST /api/rooms`, with an optional [`CreateRoom`] body.
 async fn create_room(
     State(hub): State<Hub>,
@@ -278,21 +294,9 @@ async fn create_room(
     axum::Extension(requests): axum::Extension<RequestLimits>,
     body: Body,
 ) -> Response {
-    // Read no more than the limit, whatever `Content-Length` claims.
-    let Ok(body) = axum::body::to_bytes(body, requests.max_body_bytes).await else {
-        return error_response(ErrorCode::RequestTooLarge);
-    };
-    let asked = if body.iter().all(u8::is_ascii_whitespace) {
-        CreateRoom::default()
-    } else {
-        match serde_json::from_slice::<CreateRoom>(&body) {
-            Ok(asked) => asked,
-            Err(_) => return error_response(ErrorCode::BadRequest),
-        }
-    };
-    let host_token = match fresh_secret() {
-        Ok(token) => token,
-        Err(failed) => return error_response(failed),
+    let asked: CreateRoom = match optional_json(body, requests).await {
+        Ok(asked) => asked,
+        Err(refused) => return error_response(refused),
     };
     let fresh_code = || {
         crate::code::generate().map_err(|cause| {
@@ -300,9 +304,16 @@ async fn create_room(
             ErrorCode::Internal
         })
     };
-    match hub.create_room(client, |rooms| {
-        rooms.create(Instant::now(), asked.capacity, fresh_code, host_token)
-    }) {
+    let created = hub.create_room(client, |rooms, key| {
+        let issue_token = |code: &str| {
+            key.issue(code).map_err(|cause| {
+                error!(%cause, "the OS CSPRNG failed");
+                ErrorCode::Internal
+            })
+        };
+        rooms.create(Instant::now(), asked.capacity, fresh_code, issue_token)
+    });
+    match created {
         Ok(mut created) => {
             created.share_url = links.share_url(&created.code);
             (StatusCode::CREATED, Json(created)).into_response()
@@ -322,6 +333,42 @@ async fn room_info(
         Ok(mut info) => {
             info.share_url = links.share_url(&info.code);
             Json::<RoomInfo>(info).into_response()
+        }
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+/// `PUT /api/rooms/{code}` with `Authorization: Bearer <host_token>` and an
+/// optional [`ReclaimRoom`] body: `200` with the room's info when it is
+/// here, `201` when this server had lost it (a restart) and opened it again
+/// for its host.
+async fn reclaim_room(
+    State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
+    axum::Extension(links): axum::Extension<Links>,
+    axum::Extension(requests): axum::Extension<RequestLimits>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let asked: ReclaimRoom = match optional_json(body, requests).await {
+        Ok(asked) => asked,
+        Err(refused) => return error_response(refused),
+    };
+    match hub.reclaim_room(
+        client,
+        &code,
+        host_token(&headers),
+        (asked.capacity, asked.started),
+    ) {
+        Ok((mut info, created)) => {
+            info.share_url = links.share_url(&info.code);
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (status, Json::<RoomInfo>(info)).into_response()
         }
         Err(refusal) => refusal_response(refusal),
     }

@@ -11,9 +11,10 @@ use crate::{
     limits::{AddressCounter, AddressLimiter, Rate, Refused},
     rooms::{Effect, Registry, Role, Settings, Ticket},
     signals,
+    token::RoomKey,
 };
 use axum::extract::ws::{CloseFrame, Message, close_code};
-use bevy_p2p_protocol::{CreatedRoom, ErrorCode};
+use bevy_p2p_protocol::{CreatedRoom, ErrorCode, RoomInfo};
 use matchbox_protocol::{JsonPeerEvent, PeerId};
 use std::{
     collections::HashMap,
@@ -86,6 +87,10 @@ impl From<Refused> for Refusal {
 
 struct HubInner {
     registry: Registry<PeerId>,
+    /// Makes and checks host tokens (see [`crate::token`]).
+    room_key: RoomKey,
+    /// The next websocket's serial number.
+    next_serial: u64,
     limits: HubLimits,
     /// Signals dropped since the server started: by [`signals::check`], or
     /// because their receiver's queue was full.
@@ -105,6 +110,9 @@ const EVENT_HEADROOM: usize = 2 * bevy_p2p_protocol::room::MAX_PLAYERS + 4;
 
 /// How to reach one seated peer.
 struct Link {
+    /// Which websocket this is: a peer back under its own id replaces its
+    /// old one, whose end must then leave the seat alone.
+    serial: u64,
     /// The peer's outgoing queue, bounded by [`HubLimits::peer_queue`].
     sender: mpsc::Sender<Message>,
     /// Fired to end the peer's task (its room closed, it was removed, or it
@@ -137,6 +145,8 @@ impl Drop for SeatHold {
 pub(crate) struct Outbox {
     pub(crate) messages: mpsc::Receiver<Message>,
     pub(crate) kicked: oneshot::Receiver<()>,
+    /// The websocket's serial, for [`Hub::leave`].
+    pub(crate) serial: u64,
 }
 
 /// Whether a code lookup's failure spends from the guessing budget.
@@ -149,10 +159,12 @@ fn is_a_miss(code: ErrorCode) -> bool {
 
 impl Hub {
     /// A hub with no rooms.
-    pub(crate) fn new(settings: Settings, limits: HubLimits) -> Self {
+    pub(crate) fn new(settings: Settings, limits: HubLimits, room_key: RoomKey) -> Self {
         let now = Instant::now();
         Self(Arc::new(Mutex::new(HubInner {
             registry: Registry::new(settings),
+            room_key,
+            next_serial: 0,
             dropped_signals: 0,
             links: HashMap::new(),
             sockets: AddressCounter::new(
@@ -232,15 +244,59 @@ impl Hub {
         Err(code.into())
     }
 
-    /// Opens a room for `client`, within its room-creation budget.
+    /// Opens a room for `client`, within its room-creation budget; `f` gets
+    /// the key to make its host token with.
     pub(crate) fn create_room(
         &self,
         client: IpAddr,
-        f: impl FnOnce(&mut Registry<PeerId>) -> Result<CreatedRoom, ErrorCode>,
+        f: impl FnOnce(&mut Registry<PeerId>, &RoomKey) -> Result<CreatedRoom, ErrorCode>,
     ) -> Result<CreatedRoom, Refusal> {
         let mut hub = self.lock();
         hub.creations.try_take(client, Instant::now())?;
-        f(&mut hub.registry).map_err(Refusal::from)
+        let HubInner {
+            registry, room_key, ..
+        } = &mut *hub;
+        f(registry, room_key).map_err(Refusal::from)
+    }
+
+    /// The host behind `host_token` opens its room again (see
+    /// [`Registry::reclaim`]): a lookup as a host, and, when the room is
+    /// opened anew, a room creation within `client`'s budget.
+    pub(crate) fn reclaim_room(
+        &self,
+        client: IpAddr,
+        code: &str,
+        host_token: Option<&str>,
+        asked: (Option<usize>, bool),
+    ) -> Result<(RoomInfo, bool), Refusal> {
+        let now = Instant::now();
+        let mut hub = self.lock();
+        // Refused before anything is made, so a refusal spends nothing.
+        hub.creations.check(client, now)?;
+        let HubInner {
+            registry, room_key, ..
+        } = &mut *hub;
+        let reclaimed = registry.reclaim(
+            code,
+            host_token,
+            |code, token| room_key.verify(code, token),
+            asked,
+            now,
+        );
+        match reclaimed {
+            Ok((info, created)) => {
+                if created {
+                    hub.creations.spend(client, now);
+                }
+                Ok((info, created))
+            }
+            Err(code) => {
+                drop(hub);
+                // A wrong token is a miss like any other.
+                self.lookup_as_host(client, |_| Err::<(), _>(code))
+                    .map(|()| unreachable!("a failure stays a failure"))
+            }
+        }
     }
 
     /// Before a websocket upgrade: reserves the seat it asks for and the
@@ -251,12 +307,13 @@ impl Hub {
         client: IpAddr,
         code: &str,
         host_ticket: Option<&str>,
+        peer: PeerId,
     ) -> Result<SeatHold, Refusal> {
         if self.lock().sockets.try_open(client).is_err() {
             return Err(ErrorCode::TooManyConnections.into());
         }
         let reserve =
-            |rooms: &mut Registry<PeerId>| rooms.reserve(code, host_ticket, Instant::now());
+            |rooms: &mut Registry<PeerId>| rooms.reserve(code, host_ticket, peer, Instant::now());
         // A host ticket is a secret like the token: a valid one is no guess.
         let reserved = if host_ticket.is_some() {
             self.lookup_as_host(client, reserve)
@@ -294,25 +351,47 @@ impl Hub {
                 return Err(error);
             }
         };
+        // The same peer back on a new websocket: its old one, if still
+        // open, is stale.
+        hub.close(peer, close_code::NORMAL, "seat_taken_over");
         let (sender, messages) = mpsc::channel(hub.limits.peer_queue + EVENT_HEADROOM);
         let (kick, kicked) = oneshot::channel();
+        let serial = hub.next_serial;
+        hub.next_serial += 1;
         hub.links.insert(
             peer,
             Link {
+                serial,
                 sender,
                 kick: Some(kick),
             },
         );
         hub.apply(effects);
-        Ok((role, Outbox { messages, kicked }))
+        Ok((
+            role,
+            Outbox {
+                messages,
+                kicked,
+                serial,
+            },
+        ))
     }
 
-    /// Frees `peer`'s seat (its websocket ended) and tells whoever must know.
-    pub(crate) fn leave(&self, peer: PeerId, client: IpAddr) {
+    /// `peer`'s websocket `serial` ended, closed on purpose (`closed`) or
+    /// dropped: frees or keeps its seat and tells whoever must know. The
+    /// end of a websocket its peer has since replaced changes nothing.
+    pub(crate) fn leave(&self, peer: PeerId, client: IpAddr, serial: u64, closed: bool) {
         let mut hub = self.lock();
-        hub.links.remove(&peer);
         hub.sockets.close(client);
-        let effects = hub.registry.leave(peer, Instant::now());
+        match hub.links.get(&peer) {
+            Some(link) if link.serial != serial => return,
+            Some(_) => {
+                hub.links.remove(&peer);
+            }
+            // Kicked (its link is gone already): the seat is still its.
+            None => {}
+        }
+        let effects = hub.registry.leave(peer, closed, Instant::now());
         hub.apply(effects);
     }
 
@@ -371,8 +450,16 @@ impl Hub {
 
     /// Closes `peer`'s websocket with `code` and `reason` (queued behind
     /// what it already has to read) and ends its task.
-    pub(crate) fn disconnect(&self, peer: PeerId, code: u16, reason: &'static str) {
-        self.lock().close(peer, code, reason);
+    pub(crate) fn disconnect(&self, peer: PeerId, serial: u64, code: u16, reason: &'static str) {
+        let mut hub = self.lock();
+        // A websocket its peer has replaced has no say over the new one.
+        if hub
+            .links
+            .get(&peer)
+            .is_some_and(|link| link.serial == serial)
+        {
+            hub.close(peer, code, reason);
+        }
     }
 
     /// Signals dropped by the content rules since the server started.

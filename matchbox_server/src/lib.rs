@@ -80,6 +80,15 @@ pub struct ServerConfig {
     pub capacity: usize,
     /// How long a dropped host's seat is kept before the room closes. Default 30 s.
     pub host_grace: Duration,
+    /// How long a client whose websocket dropped (without a close) keeps
+    /// its seat: back under the same seat secret, it gets it again, even in
+    /// a full room. Default 30 s.
+    pub client_grace: Duration,
+    /// The secret host tokens are made with. With one, a host can open its
+    /// room again, same code, after the server restarted (rooms live in
+    /// memory); give every instance behind one address the same secret.
+    /// Default none: a random one per start, and rooms end with the process.
+    pub room_secret: Option<RoomSecret>,
     /// How long a room whose host never connected lives (clients waiting in
     /// it are closed with it). Default two minutes: the plugin connects as
     /// soon as the room is created.
@@ -114,6 +123,17 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// What a stranger may ask of the server.
     pub limits: Limits,
+}
+
+/// The secret host tokens are made with ([`ServerConfig::room_secret`]):
+/// at least 16 characters. Its `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RoomSecret(pub String);
+
+impl std::fmt::Debug for RoomSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RoomSecret(<hidden>)")
+    }
 }
 
 /// The caps on what strangers can make the server hold or do. Each has a
@@ -263,6 +283,8 @@ impl Default for ServerConfig {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 3536)),
             capacity: bevy_p2p_protocol::room::MAX_PLAYERS,
             host_grace: Duration::from_secs(30),
+            client_grace: Duration::from_secs(30),
+            room_secret: None,
             unclaimed_expiry: Duration::from_secs(120),
             web_root: None,
             max_signal_bytes: signals::DEFAULT_MAX_SIGNAL_BYTES,
@@ -366,10 +388,17 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         .transpose()
         .map_err(|error| invalid(format!("web root: {error}")))?;
     let limits = config.limits;
+    let room_secret = config.room_secret.as_ref().map(|secret| secret.0.as_str());
+    if room_secret.is_some_and(|secret| secret.len() < 16) {
+        return Err(invalid("room_secret must be at least 16 characters"));
+    }
+    let room_key = token::RoomKey::new(room_secret)
+        .map_err(|cause| io::Error::other(format!("the OS CSPRNG failed: {cause}")))?;
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
             host_grace: config.host_grace,
+            client_grace: config.client_grace,
             unclaimed_expiry: config.unclaimed_expiry,
             max_rooms: limits.max_rooms,
         },
@@ -382,6 +411,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             failed_lookups: (limits.misses_per_address, limits.misses_total),
             tracked_addresses: limits.tracked_addresses,
         },
+        room_key,
     );
     let (stop, stopping) = watch::channel(false);
     let sockets = peer::Sockets {
@@ -453,7 +483,11 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
 /// How often the grace and expiry clocks are checked: a tenth of the shorter
 /// period, so deadlines are met within 10 %, between 10 ms and 1 s.
 fn tick_period(config: &ServerConfig) -> Duration {
-    (config.host_grace.min(config.unclaimed_expiry) / 10)
+    (config
+        .host_grace
+        .min(config.client_grace)
+        .min(config.unclaimed_expiry)
+        / 10)
         .clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 

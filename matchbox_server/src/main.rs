@@ -5,7 +5,7 @@
 //! on stdout once it accepts connections; logs go to stderr (`RUST_LOG`
 //! filters them, default `info`).
 
-use bevy_p2p_signaling::{Cidr, Limits, Rate, ServerConfig, ice::IceSettings, serve};
+use bevy_p2p_signaling::{Cidr, Limits, Rate, RoomSecret, ServerConfig, ice::IceSettings, serve};
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
@@ -39,6 +39,22 @@ struct Args {
     #[arg(long, env = "P2P_SIGNALING_HOST_GRACE_SECS", value_name = "S",
           default_value_t = ServerConfig::default().host_grace.as_secs())]
     host_grace_secs: u64,
+
+    /// Seconds a client whose websocket dropped keeps its seat.
+    #[arg(long, env = "P2P_SIGNALING_CLIENT_GRACE_SECS", value_name = "S",
+          default_value_t = ServerConfig::default().client_grace.as_secs())]
+    client_grace_secs: u64,
+
+    /// The secret host tokens are made with (16 characters or more): with
+    /// it, hosts open their rooms again, same codes, after a restart.
+    /// Default: a random one per start.
+    #[arg(
+        long,
+        env = "P2P_SIGNALING_ROOM_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    room_secret: Option<String>,
 
     /// Seconds a room whose host never connected lives; clients waiting
     /// in it are closed with it.
@@ -247,6 +263,8 @@ impl Args {
             bind: self.bind,
             capacity: self.capacity,
             host_grace: Duration::from_secs(self.host_grace_secs),
+            client_grace: Duration::from_secs(self.client_grace_secs),
+            room_secret: self.room_secret.map(RoomSecret),
             unclaimed_expiry: Duration::from_secs(self.unclaimed_room_secs),
             web_root: self.web_root,
             max_signal_bytes: self.max_signal_bytes,
@@ -374,6 +392,8 @@ mod tests {
             "--bind",
             "0.0.0.0:9000",
             "--capacity=8",
+            "--client-grace-secs=12",
+            "--room-secret=sixteen-chars-or-more",
             "--host-grace-secs",
             "5",
             "--unclaimed-room-secs=60",
@@ -417,6 +437,15 @@ mod tests {
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
         assert_eq!(config.capacity, 8);
         assert_eq!(config.host_grace, Duration::from_secs(5));
+        assert_eq!(config.client_grace, Duration::from_secs(12));
+        assert_eq!(
+            config.room_secret,
+            Some(RoomSecret("sixteen-chars-or-more".into()))
+        );
+        assert_eq!(
+            format!("{:?}", config.room_secret),
+            "Some(RoomSecret(<hidden>))"
+        );
         assert_eq!(config.unclaimed_expiry, Duration::from_secs(60));
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
         assert_eq!(config.max_signal_bytes, 8192);

@@ -25,7 +25,10 @@ use axum::{
     http::HeaderMap,
     response::Response,
 };
-use bevy_p2p_protocol::api::HOST_TICKET_PARAM;
+use bevy_p2p_protocol::{
+    ErrorCode,
+    api::{HOST_TICKET_PARAM, SEAT_PARAM},
+};
 use futures::{SinkExt, StreamExt};
 use matchbox_protocol::{JsonPeerEvent, JsonPeerRequest, PeerId, PeerRequest};
 use std::{collections::HashMap, net::IpAddr, str::FromStr, sync::Arc, time::Duration};
@@ -71,7 +74,19 @@ pub(crate) async fn upgrade(
     // `/` has no path: not a code.
     let code = path.map(|Path(code)| code).unwrap_or_default();
     let host_ticket = query.get(HOST_TICKET_PARAM).map(String::as_str);
-    let hold = match sockets.hub.admit(client, &code, host_ticket) {
+    // A seat secret names the same peer every time; without one, a peer
+    // is new each time it connects.
+    let peer = match query.get(SEAT_PARAM) {
+        Some(seat) => {
+            let canonical = crate::code::normalize(&code).unwrap_or_default();
+            match crate::token::seat_peer_id(&canonical, seat) {
+                Ok(peer) => peer,
+                Err(_) => return api::error_response(ErrorCode::BadRequest),
+            }
+        }
+        None => PeerId(uuid::Uuid::new_v4()),
+    };
+    let hold = match sockets.hub.admit(client, &code, host_ticket, peer) {
         Ok(hold) => hold,
         Err(refusal) => {
             debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");
@@ -83,19 +98,25 @@ pub(crate) async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            run(socket, sockets, hold, code, client).await;
+            run(socket, sockets, hold, peer, code, client).await;
         })
 }
 
 /// Runs one seated websocket to its end.
-async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, client: IpAddr) {
+async fn run(
+    socket: WebSocket,
+    sockets: Sockets,
+    hold: SeatHold,
+    peer: PeerId,
+    code: String,
+    client: IpAddr,
+) {
     let Sockets {
         hub,
         limits,
         mut stopping,
         ..
     } = sockets;
-    let peer = PeerId(uuid::Uuid::new_v4());
     let (mut sink, mut stream) = socket.split();
     // The id first: a host's introductions follow at once.
     let assigned = JsonPeerEvent::IdAssigned(peer).to_string();
@@ -106,6 +127,7 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
     let Outbox {
         mut messages,
         mut kicked,
+        serial,
     } = match hub.join(peer, hold, &code) {
         Ok((_role, outbox)) => outbox,
         Err(error) => {
@@ -132,6 +154,10 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
     // Set when the peer's stream broke (an oversized message): what it
     // still sends cannot be read.
     let mut unreadable = false;
+    // Whether the peer ended on purpose (a close frame, or closed for what
+    // it sent): its seat is freed. Otherwise it dropped, and a client's
+    // seat is kept for it for a while.
+    let mut closed = false;
     let mut budget = TokenBucket::new(limits.messages, tokio::time::Instant::now().into_std());
     loop {
         // Every message restarts the silence clock.
@@ -144,26 +170,32 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
                 break;
             }
             () = crate::listener::stopped(&mut stopping) => {
-                hub.disconnect(peer, close_code::AWAY, "server_stopping");
+                hub.disconnect(peer, serial, close_code::AWAY, "server_stopping");
                 break;
             }
             message = stream.next() => message,
             () = tokio::time::sleep(limits.silence) => {
                 debug!(%peer, silence = ?limits.silence, "silent for too long: taken for gone");
-                hub.disconnect(peer, close_code::AWAY, "silent");
+                hub.disconnect(peer, serial, close_code::AWAY, "silent");
                 break;
             }
         };
         let message = match message {
-            None | Some(Ok(Message::Close(_))) => break,
+            None => break,
+            Some(Ok(Message::Close(_))) => {
+                closed = true;
+                break;
+            }
             Some(Err(error)) => {
                 let (code, reason) = if is_too_big(error) {
+                    closed = true;
                     (close_code::SIZE, "message_too_big")
                 } else {
+                    // A reset or a broken stream: a network that failed.
                     (close_code::PROTOCOL, "protocol_error")
                 };
                 debug!(%peer, reason, "websocket error");
-                hub.disconnect(peer, code, reason);
+                hub.disconnect(peer, serial, code, reason);
                 unreadable = true;
                 break;
             }
@@ -174,7 +206,8 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
             .is_err()
         {
             debug!(%peer, "too many messages: closed");
-            hub.disconnect(peer, close_code::POLICY, "too_many_messages");
+            hub.disconnect(peer, serial, close_code::POLICY, "too_many_messages");
+            closed = true;
             break;
         }
         // Pings, pongs and binary frames carry nothing for us.
@@ -187,7 +220,7 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
             Err(error) => debug!(%peer, %error, "ignoring a malformed request"),
         }
     }
-    hub.leave(peer, client);
+    hub.leave(peer, client, serial, closed);
     // The writer sends what is queued (a close frame, often), then ends; a
     // peer that does not read gets a moment, not forever.
     if !writer_done {

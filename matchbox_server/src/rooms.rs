@@ -7,9 +7,18 @@
 //! A connection goes through two steps. Before the websocket upgrade,
 //! [`Registry::reserve`] checks the code, the token and the capacity and holds
 //! a seat under a [`Ticket`], so that concurrent joins can never overfill a
-//! room. Once the websocket is up and has its peer id, [`Registry::join`]
-//! turns the ticket into a seat. A ticket that never gets there (the upgrade
-//! failed) is released by [`Registry::tick`] after [`RESERVATION_TIMEOUT`].
+//! room. Once the websocket is up, [`Registry::join`] turns the ticket into
+//! a seat. A ticket that never gets there (the upgrade failed) is given back
+//! at once by the hub, or else released by [`Registry::tick`] after
+//! [`RESERVATION_TIMEOUT`].
+//!
+//! A seat belongs to a peer id, and a player that names its seat secret
+//! gets the same id every time (`token::seat_peer_id`). A websocket that
+//! drops without a close (a lost network, a restart of the player's
+//! router) leaves its seat *away*: the host's for the host grace, a
+//! client's for the client grace. Its peer links may well still work, and
+//! the same id coming back takes the same seat, even in a full room. A
+//! websocket closed on purpose frees a client's seat at once.
 
 use crate::{code, signals::Direction};
 use bevy_p2p_protocol::{CreatedRoom, ErrorCode, RoomInfo, RoomState};
@@ -43,6 +52,8 @@ pub(crate) struct Settings {
     pub(crate) capacity: usize,
     /// How long the host seat is kept for a host that dropped.
     pub(crate) host_grace: Duration,
+    /// How long a client seat is kept for a client whose websocket dropped.
+    pub(crate) client_grace: Duration,
     /// How long a room whose host never connected lives, waiting clients
     /// and all.
     pub(crate) unclaimed_expiry: Duration,
@@ -85,8 +96,19 @@ pub(crate) enum Effect<P> {
     /// Close this client's websocket: its host removed it.
     Remove(P),
     /// Close this host websocket: the host came back with its token on a
-    /// new one (the old one is dead, or about to be).
+    /// new one, under a new id (the old one is dead, or about to be). A
+    /// peer back under its own id replaces its old websocket too, which the
+    /// hub sees by itself.
     Replace(P),
+}
+
+/// A client's seat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ClientSeat<P> {
+    peer: P,
+    /// Its websocket dropped then, without a close: the seat is kept for
+    /// the client grace.
+    away_since: Option<Instant>,
 }
 
 /// The host seat's three states.
@@ -109,8 +131,8 @@ struct Room<P> {
     /// Players the room holds, host included.
     capacity: usize,
     host: HostSeat<P>,
-    /// Connected clients in join order.
-    clients: Vec<P>,
+    /// Client seats in join order, away ones included.
+    clients: Vec<ClientSeat<P>>,
     /// A host ticket is outstanding.
     host_reserved: bool,
     /// Client tickets outstanding: they count against capacity.
@@ -122,8 +144,35 @@ struct Room<P> {
 }
 
 impl<P: Copy + Eq> Room<P> {
+    fn new(host_token: String, capacity: usize, started: bool, now: Instant) -> Self {
+        Self {
+            host_token,
+            host_tickets: Vec::new(),
+            capacity,
+            host: HostSeat::NeverConnected,
+            clients: Vec::new(),
+            host_reserved: false,
+            clients_reserved: 0,
+            started,
+            created: now,
+        }
+    }
+
+    /// Players with a websocket, host included.
     fn players(&self) -> usize {
-        self.clients.len() + usize::from(matches!(self.host, HostSeat::Connected(_)))
+        self.present_clients().count() + usize::from(matches!(self.host, HostSeat::Connected(_)))
+    }
+
+    /// Clients whose websocket is up.
+    fn present_clients(&self) -> impl Iterator<Item = P> + '_ {
+        self.clients
+            .iter()
+            .filter(|seat| seat.away_since.is_none())
+            .map(|seat| seat.peer)
+    }
+
+    fn client_seat(&mut self, peer: P) -> Option<&mut ClientSeat<P>> {
+        self.clients.iter_mut().find(|seat| seat.peer == peer)
     }
 
     fn state(&self) -> RoomState {
@@ -136,9 +185,13 @@ impl<P: Copy + Eq> Room<P> {
 }
 
 #[derive(Debug)]
-struct Reservation {
+struct Reservation<P> {
     code: String,
     role: Role,
+    /// The peer the seat is for.
+    peer: P,
+    /// A client back to a seat it kept: it counts against no capacity.
+    returning: bool,
     since: Instant,
 }
 
@@ -150,7 +203,7 @@ pub(crate) struct Registry<P> {
     rooms: HashMap<String, Room<P>>,
     /// Seated peer -> its room's code.
     seats: HashMap<P, String>,
-    tickets: HashMap<Ticket, Reservation>,
+    tickets: HashMap<Ticket, Reservation<P>>,
     next_ticket: Ticket,
 }
 
@@ -168,8 +221,9 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
 
     /// Opens a room with a code no live room uses.
     ///
-    /// `fresh_code` and `fresh_token` supply randomness (the OS CSPRNG in the
-    /// server, fixed values in tests).
+    /// `fresh_code` supplies randomness (the OS CSPRNG in the server, fixed
+    /// values in tests), and `issue_token` the host token for the code
+    /// drawn.
     ///
     /// The room holds `capacity` players when the host asks for a number
     /// (at most the server's), else the server's capacity.
@@ -178,7 +232,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         now: Instant,
         capacity: Option<usize>,
         mut fresh_code: impl FnMut() -> Result<String, ErrorCode>,
-        host_token: String,
+        issue_token: impl FnOnce(&str) -> Result<String, ErrorCode>,
     ) -> Result<CreatedRoom, ErrorCode> {
         let capacity = match capacity {
             Some(0) => return Err(ErrorCode::BadRequest),
@@ -193,17 +247,8 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             let Entry::Vacant(slot) = self.rooms.entry(code.clone()) else {
                 continue;
             };
-            slot.insert(Room {
-                host_token: host_token.clone(),
-                host_tickets: Vec::new(),
-                capacity,
-                host: HostSeat::NeverConnected,
-                clients: Vec::new(),
-                host_reserved: false,
-                clients_reserved: 0,
-                started: false,
-                created: now,
-            });
+            let host_token = issue_token(&code)?;
+            slot.insert(Room::new(host_token.clone(), capacity, false, now));
             info!(code = %code::redacted(&code), capacity, rooms = self.rooms.len(), "room created");
             // The HTTP layer adds the share link: it knows the public URL.
             return Ok(CreatedRoom {
@@ -239,6 +284,47 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         })
     }
 
+    /// The host (`host_token`) opens its room `code` again on a server that
+    /// lost it (a restart). `is_the_rooms` tells whether a token was issued
+    /// for a code by this server's room key. A room still here is only
+    /// checked. Returns the room's info and whether it was opened anew; a
+    /// room opened anew waits for its host like a new one.
+    pub(crate) fn reclaim(
+        &mut self,
+        code: &str,
+        host_token: Option<&str>,
+        is_the_rooms: impl FnOnce(&str, &str) -> bool,
+        asked: (Option<usize>, bool),
+        now: Instant,
+    ) -> Result<(RoomInfo, bool), ErrorCode> {
+        let code = code::normalize(code)?;
+        let token = host_token.ok_or(ErrorCode::BadHostToken)?;
+        if let Some(room) = self.rooms.get(&code) {
+            if !crate::token::matches(token, &room.host_token) {
+                return Err(ErrorCode::BadHostToken);
+            }
+            return Ok((self.info_at(&code, now)?, false));
+        }
+        if !is_the_rooms(&code, token) {
+            return Err(ErrorCode::BadHostToken);
+        }
+        let (capacity, started) = asked;
+        let capacity = match capacity {
+            Some(0) => return Err(ErrorCode::BadRequest),
+            Some(asked) => asked.min(self.settings.capacity),
+            None => self.settings.capacity,
+        };
+        if self.rooms.len() >= self.settings.max_rooms {
+            return Err(ErrorCode::ServerFull);
+        }
+        self.rooms.insert(
+            code.clone(),
+            Room::new(token.to_owned(), capacity, started, now),
+        );
+        info!(code = %code::redacted(&code), capacity, "room opened again by its host");
+        Ok((self.info_at(&code, now)?, true))
+    }
+
     /// [`Registry::info_at`] now.
     #[cfg(test)]
     pub(crate) fn info(&self, code: &str) -> Result<RoomInfo, ErrorCode> {
@@ -270,15 +356,22 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         peer: Option<P>,
     ) -> Result<Vec<Effect<P>>, ErrorCode> {
         let code = code::normalize(code)?;
-        let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
         if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
             return Err(ErrorCode::BadHostToken);
         }
-        let Some(peer) = peer.filter(|peer| room.clients.contains(peer)) else {
+        let Some(peer) = peer.filter(|&peer| room.client_seat(peer).is_some()) else {
             return Ok(Vec::new());
         };
+        // The seat goes now, away or not: a removed client does not get it back.
+        room.clients.retain(|seat| seat.peer != peer);
+        self.seats.remove(&peer);
         info!(code = %code::redacted(&code), %peer, "client removed by its host");
-        Ok(vec![Effect::Remove(peer)])
+        let mut effects = vec![Effect::Remove(peer)];
+        if let HostSeat::Connected(host) = room.host {
+            effects.push(Effect::Left { to: host, peer });
+        }
+        Ok(effects)
     }
 
     /// Gives the host (`host_token`) a one-time `ticket` for its websocket,
@@ -303,17 +396,24 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         Ok(())
     }
 
-    /// Holds a seat for a websocket about to open: the host seat when a host
-    /// ticket is given (it is used up), else a client seat. `code` may be
-    /// user input.
+    /// Holds a seat for `peer`'s websocket about to open: the host seat when
+    /// a host ticket is given (it is used up), else a client seat: the one
+    /// `peer` kept, if it has one here, else a free one. `code` may be user
+    /// input.
     pub(crate) fn reserve(
         &mut self,
         code: &str,
         host_ticket: Option<&str>,
+        peer: P,
         now: Instant,
     ) -> Result<Ticket, ErrorCode> {
         let code = code::normalize(code)?;
         let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
+        if self.tickets.values().any(|held| held.peer == peer) {
+            // One upgrade at a time per peer id.
+            return Err(ErrorCode::Busy);
+        }
+        let mut returning = false;
         let role = match host_ticket {
             Some(ticket) => {
                 let valid = room.host_tickets.iter().position(|(known, expiry)| {
@@ -333,6 +433,14 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 room.host_reserved = true;
                 Role::Host
             }
+            None if room.host == HostSeat::Connected(peer) => {
+                // The host's own id without its ticket: not a client's.
+                return Err(ErrorCode::BadHostToken);
+            }
+            None if room.client_seat(peer).is_some() => {
+                returning = true;
+                Role::Client
+            }
             None => {
                 // The host seat is never given to a client: clients get the rest.
                 let client_seats = room.capacity.saturating_sub(1);
@@ -350,6 +458,8 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Reservation {
                 code,
                 role,
+                peer,
+                returning,
                 since: now,
             },
         );
@@ -369,17 +479,18 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         self.tickets.contains_key(&ticket)
     }
 
-    fn release(&mut self, reservation: &Reservation) {
+    fn release(&mut self, reservation: &Reservation<P>) {
         let Some(room) = self.rooms.get_mut(&reservation.code) else {
             return;
         };
         match reservation.role {
             Role::Host => room.host_reserved = false,
+            Role::Client if reservation.returning => {}
             Role::Client => room.clients_reserved = room.clients_reserved.saturating_sub(1),
         }
     }
 
-    /// Seats `peer` with the seat `ticket` held, in room `code` (the
+    /// Seats `peer` with the seat `ticket` held for it, in room `code` (the
     /// websocket's path, which must name the ticket's room).
     ///
     /// Returns the room's canonical code, the seat, and the introductions to send.
@@ -393,8 +504,13 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             .tickets
             .remove(&ticket)
             .ok_or(ErrorCode::RoomNotFound)?;
+        let seated_elsewhere = self
+            .seats
+            .get(&peer)
+            .is_some_and(|room| *room != reservation.code);
         if code::normalize(code).as_deref() != Ok(reservation.code.as_str())
-            || self.seats.contains_key(&peer)
+            || reservation.peer != peer
+            || seated_elsewhere
         {
             // Cannot happen with matchbox's handler; refuse rather than seat a peer twice.
             self.release(&reservation);
@@ -408,24 +524,29 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Role::Host => {
                 room.host_reserved = false;
                 let back = matches!(room.host, HostSeat::Away { .. });
-                if let HostSeat::Connected(old) = room.host {
-                    // The clients drop their links to the old id; the new
-                    // one offers them fresh ones below.
-                    effects.extend(room.clients.iter().map(|&client| Effect::Left {
-                        to: client,
-                        peer: old,
-                    }));
-                    effects.push(Effect::Replace(old));
-                    self.seats.remove(&old);
-                    info!(code = %code::redacted(&reservation.code), %old, "host seat taken over");
+                match room.host {
+                    HostSeat::Connected(old) if old != peer => {
+                        // The clients drop their links to the old id; the
+                        // new one offers them fresh ones below.
+                        effects.extend(room.present_clients().map(|client| Effect::Left {
+                            to: client,
+                            peer: old,
+                        }));
+                        effects.push(Effect::Replace(old));
+                        self.seats.remove(&old);
+                        info!(code = %code::redacted(&reservation.code), %old, "host seat taken over");
+                    }
+                    HostSeat::Connected(_) => {
+                        info!(code = %code::redacted(&reservation.code), %peer, "host back on a new websocket");
+                    }
+                    _ => {}
                 }
                 room.host = HostSeat::Connected(peer);
-                // A returning host gets every waiting client again, so the
-                // WebRTC links can be rebuilt from its side.
+                // A returning host gets every client again: links still up
+                // ignore it, dead ones are offered anew from its side.
                 effects.extend(
-                    room.clients
-                        .iter()
-                        .map(|&client| Effect::Introduce { host: peer, client }),
+                    room.present_clients()
+                        .map(|client| Effect::Introduce { host: peer, client }),
                 );
                 info!(
                     code = %code::redacted(&reservation.code),
@@ -437,8 +558,32 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 );
             }
             Role::Client => {
-                room.clients_reserved = room.clients_reserved.saturating_sub(1);
-                room.clients.push(peer);
+                let back = match room.client_seat(peer) {
+                    Some(seat) => {
+                        seat.away_since = None;
+                        true
+                    }
+                    None => {
+                        if reservation.returning {
+                            // Its kept seat expired between the upgrade
+                            // and now: it needs a free one like anyone.
+                            if room.clients.len() + room.clients_reserved
+                                >= room.capacity.saturating_sub(1)
+                            {
+                                return Err(ErrorCode::RoomFull);
+                            }
+                        } else {
+                            room.clients_reserved = room.clients_reserved.saturating_sub(1);
+                        }
+                        room.clients.push(ClientSeat {
+                            peer,
+                            away_since: None,
+                        });
+                        false
+                    }
+                };
+                // Also for a client back: if its link to the host died, the
+                // host offers a new one (a live link ignores this).
                 if let HostSeat::Connected(host) = room.host {
                     effects.push(Effect::Introduce { host, client: peer });
                 }
@@ -447,7 +592,8 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     %peer,
                     players = room.players(),
                     capacity = room.capacity,
-                    "client joined"
+                    "{}",
+                    if back { "client back" } else { "client joined" }
                 );
             }
         }
@@ -455,22 +601,24 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         Ok((reservation.code, reservation.role, effects))
     }
 
-    /// Frees `peer`'s seat (its websocket ended) and says who must hear of it.
-    pub(crate) fn leave(&mut self, peer: P, now: Instant) -> Vec<Effect<P>> {
-        let Some(code) = self.seats.remove(&peer) else {
+    /// `peer`'s websocket ended, closed on purpose (`closed`) or dropped:
+    /// frees or keeps its seat, and says who must hear of it.
+    pub(crate) fn leave(&mut self, peer: P, closed: bool, now: Instant) -> Vec<Effect<P>> {
+        let Some(code) = self.seats.get(&peer).cloned() else {
             // Already gone: its room closed and kicked it.
             return Vec::new();
         };
         let Some(room) = self.rooms.get_mut(&code) else {
+            self.seats.remove(&peer);
             return Vec::new();
         };
         let mut effects = Vec::new();
         if room.host == HostSeat::Connected(peer) {
+            self.seats.remove(&peer);
             room.host = HostSeat::Away { since: now };
             effects.extend(
-                room.clients
-                    .iter()
-                    .map(|&client| Effect::Left { to: client, peer }),
+                room.present_clients()
+                    .map(|client| Effect::Left { to: client, peer }),
             );
             info!(
                 code = %code::redacted(&code),
@@ -480,11 +628,24 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 "host away"
             );
         } else {
-            room.clients.retain(|&client| client != peer);
+            // Dropped, the seat waits; closed, it is free. Either way the
+            // host hears its signaling is gone (a live link stays up).
+            if closed {
+                room.clients.retain(|seat| seat.peer != peer);
+                self.seats.remove(&peer);
+            } else if let Some(seat) = room.client_seat(peer) {
+                seat.away_since = Some(now);
+            }
             if let HostSeat::Connected(host) = room.host {
                 effects.push(Effect::Left { to: host, peer });
             }
-            info!(code = %code::redacted(&code), %peer, players = room.players(), "client left");
+            info!(
+                code = %code::redacted(&code),
+                %peer,
+                players = room.players(),
+                "{}",
+                if closed { "client left" } else { "client away" }
+            );
         }
         effects
     }
@@ -528,9 +689,22 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
 
         let Settings {
             host_grace,
+            client_grace,
             unclaimed_expiry,
             ..
         } = self.settings;
+        for (code, room) in &mut self.rooms {
+            room.clients.retain(|seat| {
+                let expired = seat
+                    .away_since
+                    .is_some_and(|since| now.duration_since(since) >= client_grace);
+                if expired {
+                    self.seats.remove(&seat.peer);
+                    info!(code = %code::redacted(code), peer = %seat.peer, "client seat freed: it did not come back");
+                }
+                !expired
+            });
+        }
         let mut effects = Vec::new();
         let mut gone = Vec::new();
         for (code, room) in &self.rooms {
@@ -546,13 +720,13 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 _ => continue,
             };
             info!(code = %code::redacted(code), clients = room.clients.len(), "{why}");
-            effects.extend(room.clients.iter().map(|&client| Effect::Close(client)));
+            effects.extend(room.present_clients().map(Effect::Close));
             gone.push(code.clone());
         }
         for code in gone {
             if let Some(room) = self.rooms.remove(&code) {
                 for client in room.clients {
-                    self.seats.remove(&client);
+                    self.seats.remove(&client.peer);
                 }
             }
             // Tickets of the gone room fail at `join`; drop them now.
@@ -575,10 +749,22 @@ mod tests {
 
     const TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
+    /// A peer id no test uses otherwise, for a reservation that is not joined.
+    fn fresh_peer() -> u32 {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1_000);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn token(_code: &str) -> Result<String, ErrorCode> {
+        Ok(TOKEN.to_owned())
+    }
+
     fn settings() -> Settings {
         Settings {
             capacity: 3,
             host_grace: Duration::from_secs(30),
+            client_grace: Duration::from_secs(20),
             unclaimed_expiry: Duration::from_secs(120),
             max_rooms: 3,
         }
@@ -587,7 +773,7 @@ mod tests {
     fn registry_with_room(now: Instant) -> (Registry<u32>, String) {
         let mut registry = Registry::new(settings());
         let created = registry
-            .create(now, None, || Ok("ABC234".to_owned()), TOKEN.to_owned())
+            .create(now, None, || Ok("ABC234".to_owned()), token)
             .expect("room");
         (registry, created.code)
     }
@@ -610,7 +796,7 @@ mod tests {
     ) -> Vec<Effect<u32>> {
         let ticket = token.map(|token| host_ticket(registry, code, token, now));
         let ticket = registry
-            .reserve(code, ticket.as_deref(), now)
+            .reserve(code, ticket.as_deref(), peer, now)
             .expect("reserve");
         registry.join(ticket, peer, code).expect("join").2
     }
@@ -624,18 +810,18 @@ mod tests {
             now,
             None,
             || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
-            TOKEN.into(),
+            token,
         );
         let second = registry.create(
             now,
             None,
             || Ok(draws.next().unwrap_or("ZZZZZZ").to_owned()),
-            TOKEN.into(),
+            token,
         );
         assert_eq!(first.map(|c| c.code), Ok("AAAAAA".to_owned()));
         assert_eq!(second.map(|c| c.code), Ok("BBBBBB".to_owned()));
         // A generator stuck on a taken code gives up instead of looping.
-        let stuck = registry.create(now, None, || Ok("AAAAAA".to_owned()), TOKEN.into());
+        let stuck = registry.create(now, None, || Ok("AAAAAA".to_owned()), token);
         assert_eq!(stuck, Err(ErrorCode::Internal));
     }
 
@@ -644,7 +830,7 @@ mod tests {
         let now = Instant::now();
         let mut registry: Registry<u32> = Registry::new(settings());
         let small = registry
-            .create(now, Some(2), || Ok("AAAAAA".to_owned()), TOKEN.into())
+            .create(now, Some(2), || Ok("AAAAAA".to_owned()), token)
             .expect("room");
         assert_eq!(small.capacity, 2);
         assert_eq!(registry.info("AAAAAA").map(|i| i.capacity), Ok(2));
@@ -652,15 +838,15 @@ mod tests {
         seat(&mut registry, "AAAAAA", Some(TOKEN), 1, now);
         seat(&mut registry, "AAAAAA", None, 2, now);
         assert_eq!(
-            registry.reserve("AAAAAA", None, now),
+            registry.reserve("AAAAAA", None, fresh_peer(), now),
             Err(ErrorCode::RoomFull)
         );
         let capped = registry
-            .create(now, Some(99), || Ok("BBBBBB".to_owned()), TOKEN.into())
+            .create(now, Some(99), || Ok("BBBBBB".to_owned()), token)
             .expect("room");
         assert_eq!(capped.capacity, settings().capacity);
         assert_eq!(
-            registry.create(now, Some(0), || Ok("CCCCCC".to_owned()), TOKEN.into()),
+            registry.create(now, Some(0), || Ok("CCCCCC".to_owned()), token),
             Err(ErrorCode::BadRequest)
         );
     }
@@ -672,7 +858,12 @@ mod tests {
         seat(&mut registry, &code, Some(TOKEN), 1, now);
         seat(&mut registry, &code, None, 2, now);
         let other = registry
-            .create(now, None, || Ok("XYZ789".to_owned()), "f".repeat(32))
+            .create(
+                now,
+                None,
+                || Ok("XYZ789".to_owned()),
+                |_| Ok("f".repeat(32)),
+            )
             .expect("room")
             .code;
         seat(&mut registry, &other, Some(&"f".repeat(32)), 8, now);
@@ -701,14 +892,13 @@ mod tests {
         );
         assert_eq!(
             registry.remove_client(&code, Some(TOKEN), Some(2)),
-            Ok(vec![Effect::Remove(2)])
+            Ok(vec![Effect::Remove(2), Effect::Left { to: 1, peer: 2 }])
         );
-        // Its websocket closes; leaving frees the seat and tells the host.
-        assert_eq!(
-            registry.leave(2, now),
-            vec![Effect::Left { to: 1, peer: 2 }]
-        );
+        // The seat is gone at once, and not kept for its return: the end of
+        // its websocket changes nothing.
         assert_eq!(registry.info(&code).map(|i| i.players), Ok(1));
+        assert!(registry.leave(2, false, now).is_empty());
+        assert!(registry.signal_direction(1, 2).is_none());
     }
 
     #[test]
@@ -716,35 +906,46 @@ mod tests {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
         assert_eq!(
-            registry.reserve("ABC12", None, now),
+            registry.reserve("ABC12", None, fresh_peer(), now),
             Err(ErrorCode::InvalidCode)
         );
         assert_eq!(
-            registry.reserve("ZZZZZZ", None, now),
+            registry.reserve("ZZZZZZ", None, fresh_peer(), now),
             Err(ErrorCode::RoomNotFound)
         );
         assert_eq!(
-            registry.reserve(&code, Some("nope"), now),
+            registry.reserve(&code, Some("nope"), fresh_peer(), now),
             Err(ErrorCode::BadHostToken)
         );
         // Lower case and whitespace are accepted.
-        assert!(registry.reserve(" abc234 ", None, now).is_ok());
-        assert!(registry.reserve(&code, None, now).is_ok());
+        assert!(
+            registry
+                .reserve(" abc234 ", None, fresh_peer(), now)
+                .is_ok()
+        );
+        assert!(registry.reserve(&code, None, fresh_peer(), now).is_ok());
         // Capacity 3 = host + 2 clients; reservations count.
-        assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
+        assert_eq!(
+            registry.reserve(&code, None, fresh_peer(), now),
+            Err(ErrorCode::RoomFull)
+        );
         // The host seat is separate; two hosts racing for it: one wins.
         let first = host_ticket(&mut registry, &code, TOKEN, now);
         let host = registry
-            .reserve(&code, Some(&first), now)
+            .reserve(&code, Some(&first), fresh_peer(), now)
             .expect("host seat");
         let second = host_ticket(&mut registry, &code, TOKEN, now);
         assert_eq!(
-            registry.reserve(&code, Some(&second), now),
+            registry.reserve(&code, Some(&second), fresh_peer(), now),
             Err(ErrorCode::HostSeatTaken)
         );
         registry.cancel(host);
         let third = host_ticket(&mut registry, &code, TOKEN, now);
-        assert!(registry.reserve(&code, Some(&third), now).is_ok());
+        assert!(
+            registry
+                .reserve(&code, Some(&third), fresh_peer(), now)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -761,21 +962,28 @@ mod tests {
         );
         // The token itself is no ticket.
         assert_eq!(
-            registry.reserve(&code, Some(TOKEN), now),
+            registry.reserve(&code, Some(TOKEN), fresh_peer(), now),
             Err(ErrorCode::BadHostToken)
         );
         // Used once.
         let ticket = host_ticket(&mut registry, &code, TOKEN, now);
-        let seat = registry.reserve(&code, Some(&ticket), now).expect("seat");
+        let seat = registry
+            .reserve(&code, Some(&ticket), fresh_peer(), now)
+            .expect("seat");
         registry.cancel(seat);
         assert_eq!(
-            registry.reserve(&code, Some(&ticket), now),
+            registry.reserve(&code, Some(&ticket), fresh_peer(), now),
             Err(ErrorCode::BadHostToken)
         );
         // Good for its lifetime only.
         let ticket = host_ticket(&mut registry, &code, TOKEN, now);
         assert_eq!(
-            registry.reserve(&code, Some(&ticket), now + HOST_TICKET_LIFETIME),
+            registry.reserve(
+                &code,
+                Some(&ticket),
+                fresh_peer(),
+                now + HOST_TICKET_LIFETIME
+            ),
             Err(ErrorCode::BadHostToken)
         );
         // A room keeps a few at once, the newest.
@@ -789,12 +997,12 @@ mod tests {
             })
             .collect();
         assert_eq!(
-            registry.reserve(&code, Some(&tickets[0]), now),
+            registry.reserve(&code, Some(&tickets[0]), fresh_peer(), now),
             Err(ErrorCode::BadHostToken)
         );
         assert!(
             registry
-                .reserve(&code, Some(&tickets[HOST_TICKETS_KEPT]), now)
+                .reserve(&code, Some(&tickets[HOST_TICKETS_KEPT]), fresh_peer(), now)
                 .is_ok()
         );
     }
@@ -831,7 +1039,7 @@ mod tests {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
         let other = registry
-            .create(now, None, || Ok("XYZ789".to_owned()), TOKEN.to_owned())
+            .create(now, None, || Ok("XYZ789".to_owned()), token)
             .expect("room")
             .code;
         seat(&mut registry, &code, Some(TOKEN), 1, now);
@@ -889,7 +1097,7 @@ mod tests {
             "the old id is dead"
         );
         // The old socket's end, when it comes, changes nothing.
-        assert!(registry.leave(1, now).is_empty());
+        assert!(registry.leave(1, true, now).is_empty());
         let info = registry.info(&code).expect("info");
         assert_eq!((info.players, info.host_connected), (2, true));
     }
@@ -909,7 +1117,7 @@ mod tests {
 
         let dropped = start + Duration::from_secs(1);
         assert_eq!(
-            registry.leave(1, dropped),
+            registry.leave(1, true, dropped),
             vec![
                 Effect::Left { to: 10, peer: 1 },
                 Effect::Left { to: 11, peer: 1 }
@@ -962,7 +1170,7 @@ mod tests {
         let (mut registry, code) = registry_with_room(start);
         seat(&mut registry, &code, Some(TOKEN), 1, start);
         seat(&mut registry, &code, None, 10, start);
-        registry.leave(1, start);
+        registry.leave(1, true, start);
         assert!(registry.tick(start + Duration::from_secs(29)).is_empty());
         assert_eq!(
             registry.tick(start + Duration::from_secs(30)),
@@ -972,7 +1180,7 @@ mod tests {
         // The kicked client's own disconnect finds nothing to do.
         assert!(
             registry
-                .leave(10, start + Duration::from_secs(31))
+                .leave(10, true, start + Duration::from_secs(31))
                 .is_empty()
         );
     }
@@ -984,12 +1192,15 @@ mod tests {
         seat(&mut registry, &code, Some(TOKEN), 1, now);
         seat(&mut registry, &code, None, 10, now);
         seat(&mut registry, &code, None, 11, now);
-        assert_eq!(registry.reserve(&code, None, now), Err(ErrorCode::RoomFull));
         assert_eq!(
-            registry.leave(10, now),
+            registry.reserve(&code, None, fresh_peer(), now),
+            Err(ErrorCode::RoomFull)
+        );
+        assert_eq!(
+            registry.leave(10, true, now),
             vec![Effect::Left { to: 1, peer: 10 }]
         );
-        assert!(registry.reserve(&code, None, now).is_ok());
+        assert!(registry.reserve(&code, None, fresh_peer(), now).is_ok());
     }
 
     #[test]
@@ -999,7 +1210,7 @@ mod tests {
         let mut registry: Registry<u32> = Registry::new(settings());
         for code in ["AAAAAA", "BBBBBB", "CCCCCC"] {
             registry
-                .create(start, None, || Ok(code.to_owned()), TOKEN.into())
+                .create(start, None, || Ok(code.to_owned()), token)
                 .expect("room");
         }
         // A client waits in A; B's host comes; nobody comes to C.
@@ -1020,7 +1231,7 @@ mod tests {
         assert!(registry.info("BBBBBB").is_ok());
         // A host that came once and left gets its grace, not the unclaimed clock.
         let left = start + Duration::from_secs(3600 * 48);
-        registry.leave(1, left);
+        registry.leave(1, true, left);
         registry.tick(left + settings().host_grace - Duration::from_millis(1));
         assert!(registry.info("BBBBBB").is_ok());
         registry.tick(left + settings().host_grace);
@@ -1034,7 +1245,7 @@ mod tests {
         let mut codes = ["AAAAAA", "BBBBBB", "CCCCCC", "DDDDDD", "EEEEEE"].into_iter();
         let mut create = |registry: &mut Registry<u32>, now| {
             let code = codes.next().expect("enough codes");
-            registry.create(now, None, || Ok(code.to_owned()), TOKEN.into())
+            registry.create(now, None, || Ok(code.to_owned()), token)
         };
         for _ in 0..settings().max_rooms {
             create(&mut registry, start).expect("under the cap");
@@ -1051,17 +1262,21 @@ mod tests {
     fn stale_tickets_release_their_seat() {
         let start = Instant::now();
         let (mut registry, code) = registry_with_room(start);
-        let first = registry.reserve(&code, None, start).expect("seat");
-        registry.reserve(&code, None, start).expect("seat");
+        let first = registry
+            .reserve(&code, None, fresh_peer(), start)
+            .expect("seat");
+        registry
+            .reserve(&code, None, fresh_peer(), start)
+            .expect("seat");
         assert_eq!(
-            registry.reserve(&code, None, start),
+            registry.reserve(&code, None, fresh_peer(), start),
             Err(ErrorCode::RoomFull)
         );
         registry.tick(start + RESERVATION_TIMEOUT);
         assert!(!registry.has_ticket(first));
         assert!(
             registry
-                .reserve(&code, None, start + RESERVATION_TIMEOUT)
+                .reserve(&code, None, fresh_peer(), start + RESERVATION_TIMEOUT)
                 .is_ok()
         );
     }
@@ -1086,13 +1301,162 @@ mod tests {
     fn join_refuses_a_path_that_is_not_the_tickets_room() {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
-        let ticket = registry.reserve(&code, None, now).expect("seat");
+        let ticket = registry
+            .reserve(&code, None, fresh_peer(), now)
+            .expect("seat");
         assert_eq!(
             registry.join(ticket, 10, "XYZ789").map(|j| j.1),
             Err(ErrorCode::Busy)
         );
         // The seat is free again.
-        assert!(registry.reserve(&code, None, now).is_ok());
-        assert!(registry.reserve(&code, None, now).is_ok());
+        assert!(registry.reserve(&code, None, fresh_peer(), now).is_ok());
+        assert!(registry.reserve(&code, None, fresh_peer(), now).is_ok());
+    }
+    #[test]
+    fn a_dropped_client_keeps_its_seat_for_the_grace_even_in_a_full_room() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        seat(&mut registry, &code, Some(TOKEN), 1, start);
+        seat(&mut registry, &code, None, 10, start);
+        seat(&mut registry, &code, None, 11, start);
+        // Dropped without a close: the host hears its signaling is gone...
+        assert_eq!(
+            registry.leave(10, false, start),
+            vec![Effect::Left { to: 1, peer: 10 }]
+        );
+        assert_eq!(registry.info(&code).map(|i| i.players), Ok(2));
+        // ...but nobody else takes the seat...
+        assert_eq!(
+            registry.reserve(&code, None, 12, start),
+            Err(ErrorCode::RoomFull)
+        );
+        // ...and the same peer gets it back, and is introduced again.
+        let back = start + Duration::from_secs(19);
+        assert!(registry.tick(back).is_empty());
+        assert_eq!(
+            seat(&mut registry, &code, None, 10, back),
+            vec![Effect::Introduce {
+                host: 1,
+                client: 10
+            }]
+        );
+        assert_eq!(registry.info(&code).map(|i| i.players), Ok(3));
+        // Past the grace, the seat is free for anyone.
+        registry.leave(10, false, back);
+        let late = back + settings().client_grace;
+        assert!(registry.tick(late).is_empty());
+        assert!(registry.signal_direction(1, 10).is_none());
+        let newcomer = registry
+            .reserve(&code, None, 12, late)
+            .expect("a free seat");
+        registry.cancel(newcomer);
+        // Closed on purpose, a seat is free at once.
+        assert_eq!(
+            registry.leave(11, true, late),
+            vec![Effect::Left { to: 1, peer: 11 }]
+        );
+        // Both client seats are free now.
+        assert!(registry.reserve(&code, None, 13, late).is_ok());
+        assert!(registry.reserve(&code, None, 14, late).is_ok());
+        assert_eq!(
+            registry.reserve(&code, None, 15, late),
+            Err(ErrorCode::RoomFull)
+        );
+    }
+
+    #[test]
+    fn a_peer_back_under_its_id_takes_its_seat_over() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 10, now);
+        // The client's new websocket before the server saw the old one die.
+        assert_eq!(
+            seat(&mut registry, &code, None, 10, now),
+            vec![Effect::Introduce {
+                host: 1,
+                client: 10
+            }]
+        );
+        // The host, same id: no one is told it left; every client is
+        // introduced again.
+        assert_eq!(
+            seat(&mut registry, &code, Some(TOKEN), 1, now),
+            vec![Effect::Introduce {
+                host: 1,
+                client: 10
+            }]
+        );
+        let info = registry.info(&code).expect("info");
+        assert_eq!((info.players, info.host_connected), (2, true));
+        // The host's id is not a client's, and one upgrade at a time per id.
+        assert_eq!(
+            registry.reserve(&code, None, 1, now),
+            Err(ErrorCode::BadHostToken)
+        );
+        let pending = registry.reserve(&code, None, 10, now).expect("back");
+        assert_eq!(registry.reserve(&code, None, 10, now), Err(ErrorCode::Busy));
+        registry.cancel(pending);
+        // A returning client's cancelled reservation frees no seat it never took.
+        assert!(registry.reserve(&code, None, 11, now).is_ok());
+        assert_eq!(
+            registry.reserve(&code, None, 12, now),
+            Err(ErrorCode::RoomFull)
+        );
+    }
+
+    #[test]
+    fn a_host_opens_its_lost_room_again_with_its_token_only() {
+        let now = Instant::now();
+        let mut registry: Registry<u32> = Registry::new(settings());
+        let verify = |code: &str, token: &str| code == "ABC234" && token == TOKEN;
+        // A restarted server: the room is not here, the token proves it was.
+        assert_eq!(
+            registry.reclaim("ABC234", Some("forged"), verify, (None, false), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.reclaim("ABC234", None, verify, (None, false), now),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.reclaim("nope", Some(TOKEN), verify, (None, false), now),
+            Err(ErrorCode::InvalidCode)
+        );
+        let (info, created) = registry
+            .reclaim("abc234", Some(TOKEN), verify, (Some(2), true), now)
+            .expect("opened again");
+        assert!(created);
+        assert_eq!(
+            (
+                info.code.as_str(),
+                info.capacity,
+                info.state,
+                info.host_connected
+            ),
+            ("ABC234", 2, RoomState::Playing, false)
+        );
+        // Asked again, it is only checked.
+        let (_, created) = registry
+            .reclaim("ABC234", Some(TOKEN), verify, (None, false), now)
+            .expect("here");
+        assert!(!created);
+        assert_eq!(
+            registry.reclaim(
+                "ABC234",
+                Some("0".repeat(32).as_str()),
+                |_, _| true,
+                (None, false),
+                now
+            ),
+            Err(ErrorCode::BadHostToken)
+        );
+        // The host takes its seat as usual, its clients theirs.
+        seat(&mut registry, "ABC234", Some(TOKEN), 1, now);
+        seat(&mut registry, "ABC234", None, 10, now);
+        assert_eq!(
+            registry.reserve("ABC234", None, 11, now),
+            Err(ErrorCode::RoomFull)
+        );
     }
 }

@@ -1181,3 +1181,111 @@ async fn behind_a_proxy_one_client_cannot_hold_every_request_slot() {
     .await
     .expect("the slots come back when the requests end");
 }
+
+#[tokio::test]
+async fn a_seat_secret_brings_a_dropped_client_back_to_its_seat() {
+    let server = start(ServerConfig {
+        capacity: 2,
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let seat = format!("{}?seat=client-seat-0123456789", room.code);
+    let client = connect(addr, &seat, None).await;
+    let id = client.id;
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([id]));
+    // Its network drops: no close frame.
+    drop(client);
+    assert_eq!(host.next_event().await, JsonPeerEvent::PeerLeft(id));
+    // The room is full for anyone else...
+    let stranger = try_connect(addr, &room.code, None).await.err();
+    assert_eq!(stranger, Some((409, json!({"error": "room_full"}))));
+    // ...but the same seat comes back as the same peer, introduced again.
+    let back = connect(addr, &seat, None).await;
+    assert_eq!(back.id, id);
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([id]));
+    // A new websocket while the old one still lives takes over from it.
+    let mut old = back;
+    let again = connect(addr, &seat, None).await;
+    assert_eq!(again.id, id);
+    loop {
+        match timeout(WAIT, old.next_message())
+            .await
+            .expect("closed in time")
+        {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(frame.reason.as_str(), "seat_taken_over");
+                break;
+            }
+            Some(Message::Ping(_) | Message::Pong(_)) => {}
+            other => panic!("expected the old socket closed, got {other:?}"),
+        }
+    }
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([id]));
+    // The old socket's end leaves the new one's seat alone.
+    sleep(QUIET).await;
+    assert_eq!(room_info(addr, &room.code).await.1["players"], json!(2));
+    // A seat secret that is no secret is refused.
+    let bad = try_connect(addr, &format!("{}?seat=short", room.code), None)
+        .await
+        .err();
+    assert_eq!(bad, Some((400, json!({"error": "bad_request"}))));
+}
+
+#[tokio::test]
+async fn a_restarted_server_gives_a_host_its_room_back_under_the_same_code() {
+    let secret = Some(bevy_p2p_signaling::RoomSecret(
+        "a room secret for this test".into(),
+    ));
+    let first = start(ServerConfig {
+        room_secret: secret.clone(),
+        ..test_config()
+    })
+    .await;
+    let room = create_room(first.local_addr()).await;
+    timeout(WAIT, first.shutdown()).await.expect("stops");
+
+    let second = start(ServerConfig {
+        room_secret: secret,
+        ..test_config()
+    })
+    .await;
+    let addr = second.local_addr();
+    assert_eq!(room_info(addr, &room.code).await.0, 404);
+    let path = format!("/api/rooms/{}", room.code);
+    let bearer = format!("Bearer {}", room.host_token);
+    let reclaim = |bearer: String, body: &'static str| {
+        let path = path.clone();
+        async move { http_with_body(addr, "PUT", &path, &[("Authorization", &bearer)], body).await }
+    };
+    // Only its host's token opens it again.
+    let forged = reclaim(format!("Bearer {}", "0".repeat(65)), "").await;
+    assert_eq!(
+        (forged.status, forged.json()["error"].clone()),
+        (403, json!("bad_host_token"))
+    );
+    let opened = reclaim(bearer.clone(), r#"{"capacity":3,"started":true}"#).await;
+    assert_eq!(opened.status, 201, "{}", opened.body);
+    assert_eq!(opened.json()["code"], json!(room.code));
+    assert_eq!(opened.json()["capacity"], json!(3));
+    assert_eq!(opened.json()["state"], json!("playing"));
+    assert_eq!(reclaim(bearer.clone(), "").await.status, 200);
+    // And it works as before: the host's seat, a new player.
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let client = connect(addr, &room.code, None).await;
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([client.id]));
+
+    // A server with another secret does not know the token.
+    let other = start(test_config()).await;
+    let refused = http_with_body(
+        other.local_addr(),
+        "PUT",
+        &format!("/api/rooms/{}", room.code),
+        &[("Authorization", &bearer)],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+}

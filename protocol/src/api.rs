@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | `POST` | [`ROOMS`] | [`CreateRoom`] (optional) | `201` [`CreatedRoom`] |
 //! | `GET` | [`room_path`] | | `200` [`RoomInfo`] |
+//! | `PUT` | [`room_path`], `Authorization: Bearer <host_token>` | [`ReclaimRoom`] (optional) | `200` (the room is there) or `201` (opened again) [`RoomInfo`] |
 //! | `POST` | [`start_path`], `Authorization: Bearer <host_token>` | | `204` |
 //! | `DELETE` | [`peer_path`], `Authorization: Bearer <host_token>` | | `204` |
 //! | `POST` | [`host_ticket_path`], `Authorization: Bearer <host_token>` | | `201` [`HostTicket`] |
@@ -13,7 +14,11 @@
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
 //! `?`[`HOST_TICKET_PARAM`]`=<ticket>`, a one-time ticket it got for its
 //! token just before (the token itself never goes in a URL, where proxies
-//! log it). Every refusal is an [`ApiError`] body naming an [`ErrorCode`].
+//! log it). Any player may add `&`[`SEAT_PARAM`]`=<secret>`: a random
+//! secret of its own, kept for the room's life, from which the server
+//! derives its peer id, so that a player whose signaling socket dropped
+//! comes back as the same peer, to the same seat. Every refusal is an
+//! [`ApiError`] body naming an [`ErrorCode`].
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +53,12 @@ pub const HOST_TICKET_ROUTE: &str = "/api/rooms/{code}/host-ticket";
 
 /// The query parameter that carries a [`HostTicket`] on the host's websocket.
 pub const HOST_TICKET_PARAM: &str = "host_ticket";
+
+/// The query parameter that carries a player's seat secret on its
+/// websocket: 16 to 128 characters of `A-Z a-z 0-9 - _`. The same secret in
+/// the same room always gets the same peer id, on any server that shares
+/// nothing else with the first.
+pub const SEAT_PARAM: &str = "seat";
 
 /// The path the host posts to for a websocket ticket.
 pub fn host_ticket_path(code: &str) -> String {
@@ -98,13 +109,27 @@ pub struct CreateRoom {
     pub capacity: Option<usize>,
 }
 
+/// Body of `PUT /api/rooms/{code}`: a host opening its room again on a
+/// server that lost it (restarted), with what the room was. An empty body
+/// asks for the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReclaimRoom {
+    /// Players the room held, host included (as in [`CreateRoom`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<usize>,
+    /// Whether the game had started.
+    #[serde(default)]
+    pub started: bool,
+}
+
 /// Body of `201` for `POST /api/rooms`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreatedRoom {
     /// The share code players join with.
     pub code: String,
-    /// Secret that lets a websocket take the host seat
-    /// (`?host_token=...`) and authorizes `POST /api/rooms/{code}/start`.
+    /// The host's secret: it buys the host seat's websocket tickets, and
+    /// authorizes starting the game, removing a client, and opening the
+    /// room again on a server that lost it (`PUT`).
     pub host_token: String,
     /// Players the room holds, host included.
     pub capacity: usize,

@@ -16,6 +16,7 @@ pub mod fuzz;
 pub mod room;
 
 pub use api::{
-    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, IceServerConfig, RoomInfo, RoomState,
+    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, IceServerConfig, ReclaimRoom,
+    RoomInfo, RoomState,
 };
 pub use code::{InvalidCode, ShareCode};

@@ -176,7 +176,8 @@ pub async fn try_connect_with(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            format!("ws://{addr}/{path}?host_ticket={ticket}")
+            let separator = if path.contains('?') { '&' } else { '?' };
+            format!("ws://{addr}/{path}{separator}host_ticket={ticket}")
         }
         None => format!("ws://{addr}/{path}"),
     };
@@ -237,6 +238,11 @@ impl Peer {
     /// The next event, within [`WAIT`].
     pub async fn next_event(&mut self) -> JsonPeerEvent {
         next_event_of(&mut self.ws).await
+    }
+
+    /// The next raw message, or `None` once the socket ended.
+    pub async fn next_message(&mut self) -> Option<Message> {
+        self.ws.next().await.and_then(Result::ok)
     }
 
     /// Asserts that no event arrives for [`QUIET`].

@@ -11,6 +11,6 @@ pub use matchbox_protocol::PeerId;
 pub use webrtc_socket::{
     CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, GatheredCandidates,
     MessageLoopFuture, Packet, PeerEvent, PeerRequest, PeerSignal, PeerState, RtcIceServerConfig,
-    Signaller, SignallerBuilder, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
+    SignalingState, Signaller, SignallerBuilder, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
     error::ChannelError,
 };

@@ -5,6 +5,7 @@
 pub mod error;
 mod messages;
 mod signal_peer;
+mod signaling;
 mod socket;
 
 use self::error::SignalingError;
@@ -15,7 +16,7 @@ use cfg_if::cfg_if;
 use futures::{
     Future, FutureExt, StreamExt,
     future::{AbortHandle, AbortRegistration, Abortable, Aborted, Either},
-    stream::{FusedStream, FuturesUnordered},
+    stream::FuturesUnordered,
 };
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_timer::Delay;
@@ -23,6 +24,8 @@ use futures_util::select;
 use log::{debug, error, warn};
 use matchbox_protocol::PeerId;
 pub use messages::*;
+pub use signaling::SignalingState;
+pub(crate) use signaling::{Reconnect, SignalingNews, SignalingStatus, Supervisor};
 pub use socket::{
     CandidatePair, CandidateType, ChannelConfig, DEFAULT_HANDSHAKE_TIMEOUT, GatheredCandidates,
     PeerState, RtcIceServerConfig, WebRtcChannel, WebRtcSocket, WebRtcSocketBuilder,
@@ -96,10 +99,14 @@ pub trait Signaller: Sync + Send + 'static {
     async fn next_message(&mut self) -> Result<PeerEvent, SignalingError>;
 }
 
+/// Runs one signaling session: sends what the message loop asks, and
+/// forwards what the server says, until the session ends. The requests
+/// outlive the session (the message loop keeps their sender across
+/// sessions), so they are only borrowed.
 async fn signaling_loop(
     mut signaller: Box<dyn Signaller>,
-    mut requests_receiver: futures_channel::mpsc::UnboundedReceiver<PeerRequest>,
-    events_sender: futures_channel::mpsc::UnboundedSender<PeerEvent>,
+    requests_receiver: &mut UnboundedReceiver<PeerRequest>,
+    mut forward: impl FnMut(PeerEvent) -> Result<(), SignalingError>,
 ) -> Result<(), SignalingError> {
     loop {
         select! {
@@ -113,7 +120,7 @@ async fn signaling_loop(
                 match message {
                     Ok(message) => {
                         debug!("Received {message:?}");
-                        events_sender.unbounded_send(message).map_err(SignalingError::from)?;
+                        forward(message)?;
                     }
                     Err(SignalingError::UnknownFormat) => {
                         warn!("ignoring unexpected non-text message from signaling server")
@@ -253,6 +260,27 @@ impl PeerTasks {
         }
         self.signals.remove(&peer);
     }
+
+    /// A new signaling session starts fresh: the server of the new session
+    /// knows nothing of the old one's handshakes, nor of whom this socket
+    /// stopped listening to. Peers whose signals were ignored may handshake
+    /// anew, and handshakes still running are cancelled: their remaining
+    /// signals went to the old session, and the peer, re-introduced or
+    /// offering again, must find no stale handshake in the way. Returns the
+    /// peers whose handshake was cancelled; `connected` peers keep theirs.
+    fn new_session(&mut self, connected: impl Fn(&PeerId) -> bool) -> Vec<PeerId> {
+        self.ended.clear();
+        let handshaking: Vec<PeerId> = self
+            .cancels
+            .keys()
+            .filter(|peer| !connected(peer))
+            .copied()
+            .collect();
+        for peer in &handshaking {
+            self.cancel(*peer);
+        }
+        handshaking
+    }
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), async_trait)]
@@ -286,6 +314,10 @@ trait Messenger {
     ) -> PeerId;
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the socket's configuration, passed on as it is"
+)]
 async fn message_loop<M: Messenger>(
     id_tx: futures_channel::oneshot::Sender<PeerId>,
     ice_servers: &IceServerList,
@@ -293,6 +325,7 @@ async fn message_loop<M: Messenger>(
     channels: MessageLoopChannels,
     keep_alive_interval: Option<Duration>,
     handshake_timeout: Option<Duration>,
+    survive_signaling_loss: bool,
 ) -> Result<(), SignalingError> {
     let MessageLoopChannels {
         requests_sender,
@@ -303,6 +336,7 @@ async fn message_loop<M: Messenger>(
         candidate_pair_tx,
         mut disconnect_rx,
         gathered,
+        signaling,
     } = channels;
 
     let mut handshakes = FuturesUnordered::new();
@@ -310,6 +344,12 @@ async fn message_loop<M: Messenger>(
     let mut peers = PeerTasks::default();
     let mut data_channels = HashMap::new();
     let mut id_tx = Option::Some(id_tx);
+    // The id the first session assigned: the socket's for its whole life.
+    let mut own_id = None;
+    // The session whose events arrive now, and whether it is lost (ended
+    // or never opened, and no other asked for since).
+    let mut session = 0;
+    let mut signaling_lost = false;
 
     let mut timeout = if let Some(interval) = keep_alive_interval {
         Either::Left(Delay::new(interval))
@@ -329,13 +369,10 @@ async fn message_loop<M: Messenger>(
 
         select! {
             _  = &mut timeout => {
+                // Dropped unless a session is open (keep-alives keep the
+                // websocket alive, there is none to keep alive otherwise).
                 if requests_sender.unbounded_send(PeerRequest::KeepAlive).is_err() {
-                    // The signaling loop is gone; keep-alives exist to keep
-                    // the signaling websocket alive, so there is nothing
-                    // left to send them to. Existing peer connections are
-                    // unaffected. Do not break: the socket stays alive on
-                    // its data channels.
-                    debug!("cannot send keep-alive: signaling connection is gone");
+                    debug!("cannot send keep-alive: the socket is closing");
                 }
                 if let Some(interval) = keep_alive_interval {
                     timeout = Either::Left(Delay::new(interval)).fuse();
@@ -344,89 +381,130 @@ async fn message_loop<M: Messenger>(
                 }
             }
 
-            event = events_receiver.next() => {
-                match event {
-                    Some(event) => {
-                        debug!("{event:?}");
-                        match event {
-                            PeerEvent::IdAssigned(peer_uuid) => {
-                                if id_tx.take().expect("already sent peer id").send(peer_uuid.to_owned()).is_err() {
-                                    // Socket receiver was dropped, exit cleanly.
-                                    break Ok(());
-                                };
-                            },
-                            PeerEvent::NewPeer(peer_uuid) => {
-                                // A server that introduces a peer twice gets the
-                                // first introduction's connection, not a second one.
-                                if peers.cancels.contains_key(&peer_uuid) || data_channels.contains_key(&peer_uuid) {
-                                    warn!("ignoring a second introduction of peer {peer_uuid}");
-                                    continue;
-                                }
-                                peers.ended.remove(&peer_uuid);
-                                let (signal_rx, registration) = peers.start(peer_uuid);
-                                let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone(), gathered.clone());
-                                let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
-                                handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
-                            },
-                            PeerEvent::PeerLeft(peer_uuid) => {
-                                // A handshake in progress cannot complete any more: end
-                                // it now rather than hold its connection until it times
-                                // out. A connected peer keeps its data channels, which
-                                // report on their own when they close.
-                                if !data_channels.contains_key(&peer_uuid) {
-                                    peers.cancel(peer_uuid);
-                                }
-                                peers.ended.remove(&peer_uuid);
-                                gathered.forget(peer_uuid);
-                                if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
-                                    // socket dropped, exit cleanly
-                                    break Ok(());
-                                }
-                            },
-                            PeerEvent::Signal { sender, data } => {
-                                if peers.ended.contains(&sender) {
-                                    debug!("ignoring signal from peer {sender}: its connection has ended");
-                                    continue;
-                                }
-                                if !peers.signals.contains_key(&sender) {
-                                    let (peer_signal_rx, registration) = peers.start(sender);
-                                    let signal_peer = SignalPeer::new(sender, requests_sender.clone(), gathered.clone());
-                                    let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
-                                    handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
-                                }
-                                let Some(signal_tx) = peers.signals.get(&sender) else {
-                                    continue;
-                                };
-
-                                if signal_tx.unbounded_send(data).is_err() {
-                                    warn!("ignoring signal from peer {sender} because the handshake has already finished");
-                                }
-                            },
-                        }
+            news = events_receiver.next() => {
+                let event = match news {
+                    Some(SignalingNews::Event(event)) => event,
+                    Some(SignalingNews::Opening(opening)) => {
+                        session = opening;
+                        signaling_lost = false;
+                        continue;
                     }
-                    None => {
-                        // The signaling loop ended (server restart, lost
-                        // websocket, ...). This is not fatal while peers are
-                        // connected: their connections live entirely on the
-                        // data channels and keep working; only new handshakes
-                        // are impossible until the application rebuilds the
-                        // socket. `signaling_events` has become terminated,
-                        // so this arm is disabled from here on.
+                    Some(SignalingNews::Lost) => {
+                        signaling_lost = true;
+                        // Connected peers live entirely on their data
+                        // channels and keep working; only new handshakes
+                        // wait for the application to reconnect signaling.
                         //
-                        // With no peer connected, though, there is nothing
-                        // left to keep alive, and a socket that can never
-                        // gain a peer must end, so that the application
-                        // learns the signaling server is gone (e.g. a player
-                        // waiting for a match) instead of waiting forever.
-                        if peer_loops.is_empty() {
+                        // With no peer connected, though, and unless the
+                        // application reconnects signaling itself, a socket
+                        // that can never gain a peer must end, so that the
+                        // application learns the signaling server is gone
+                        // (e.g. a player waiting for a match) instead of
+                        // waiting forever.
+                        if peer_loops.is_empty() && !survive_signaling_loss {
                             break Err(SignalingError::StreamExhausted);
                         }
                         warn!(
                             "signaling connection lost; keeping existing peer \
-                            connections, but no new peers can join until the \
-                            socket is rebuilt"
+                            connections, but no new peers can join until \
+                            signaling reconnects"
                         );
+                        continue;
                     }
+                    // The socket's signaling tasks keep the sender for as
+                    // long as they run, which is as long as the socket does.
+                    None => break Ok(()),
+                };
+                debug!("{event:?}");
+                match event {
+                    PeerEvent::IdAssigned(peer_uuid) => {
+                        match own_id {
+                            None => {
+                                own_id = Some(peer_uuid);
+                                if let Some(id_tx) = id_tx.take()
+                                    && id_tx.send(peer_uuid).is_err()
+                                {
+                                    // Socket receiver was dropped, exit cleanly.
+                                    break Ok(());
+                                }
+                            }
+                            Some(id) if id == peer_uuid => {
+                                debug!("signaling session {session} kept this socket's id {id}");
+                            }
+                            // Connected peers, and the application, know
+                            // the socket by its first id. (Peers the new
+                            // session introduces will know it by the new
+                            // one: a server should give the same id back.)
+                            Some(id) => warn!(
+                                "signaling session {session} assigned id {peer_uuid} to the \
+                                socket with id {id}; keeping {id}"
+                            ),
+                        }
+                        let mut socket_dropped = false;
+                        for peer in peers.new_session(|peer| data_channels.contains_key(peer)) {
+                            debug!("cancelled the handshake with peer {peer}: it belonged to an older signaling session");
+                            socket_dropped |= peer_state_tx.unbounded_send((peer, PeerState::Disconnected)).is_err();
+                        }
+                        if socket_dropped {
+                            break Ok(());
+                        }
+                        // After the id is out, so that a socket seen
+                        // connected has its id.
+                        signaling.connected(session);
+                    },
+                    PeerEvent::NewPeer(peer_uuid) => {
+                        // A server that introduces a peer twice gets the
+                        // first introduction's connection, not a second one.
+                        if peers.cancels.contains_key(&peer_uuid) || data_channels.contains_key(&peer_uuid) {
+                            warn!("ignoring a second introduction of peer {peer_uuid}");
+                            continue;
+                        }
+                        peers.ended.remove(&peer_uuid);
+                        let (signal_rx, registration) = peers.start(peer_uuid);
+                        let signal_peer = SignalPeer::new(peer_uuid, requests_sender.clone(), gathered.clone());
+                        let handshake = M::offer_handshake(signal_peer, signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
+                        handshakes.push(bounded_handshake(peer_uuid, handshake, registration, handshake_timeout));
+                    },
+                    PeerEvent::PeerLeft(peer_uuid) => {
+                        peers.ended.remove(&peer_uuid);
+                        gathered.forget(peer_uuid);
+                        // A connected peer leaving signaling has not left
+                        // the link: its server connection may have dropped
+                        // (or the server restarted) while the peer is still
+                        // there. Its data channels report on their own when
+                        // they close.
+                        if data_channels.contains_key(&peer_uuid) {
+                            debug!("connected peer {peer_uuid} left signaling; keeping its connection");
+                            continue;
+                        }
+                        // A handshake in progress cannot complete any more: end
+                        // it now rather than hold its connection until it times
+                        // out.
+                        peers.cancel(peer_uuid);
+                        if peer_state_tx.unbounded_send((peer_uuid, PeerState::Disconnected)).is_err() {
+                            // socket dropped, exit cleanly
+                            break Ok(());
+                        }
+                    },
+                    PeerEvent::Signal { sender, data } => {
+                        if peers.ended.contains(&sender) {
+                            debug!("ignoring signal from peer {sender}: its connection has ended");
+                            continue;
+                        }
+                        if !peers.signals.contains_key(&sender) {
+                            let (peer_signal_rx, registration) = peers.start(sender);
+                            let signal_peer = SignalPeer::new(sender, requests_sender.clone(), gathered.clone());
+                            let handshake = M::accept_handshake(signal_peer, peer_signal_rx, messages_from_peers_tx.clone(), ice_servers.current(), channel_configs);
+                            handshakes.push(bounded_handshake(sender, handshake, registration, handshake_timeout));
+                        }
+                        let Some(signal_tx) = peers.signals.get(&sender) else {
+                            continue;
+                        };
+
+                        if signal_tx.unbounded_send(data).is_err() {
+                            warn!("ignoring signal from peer {sender} because the handshake has already finished");
+                        }
+                    },
                 }
             }
 
@@ -472,9 +550,9 @@ async fn message_loop<M: Messenger>(
                         break Ok(());
                     }
                 }
-                if events_receiver.is_terminated() && peer_loops.is_empty() {
+                if signaling_lost && peer_loops.is_empty() && !survive_signaling_loss {
                     // The last peer is gone and, without signaling, no new
-                    // one can join: end the socket (see the `None` arm above).
+                    // one can join: end the socket (see `SignalingNews::Lost` above).
                     break Err(SignalingError::StreamExhausted);
                 }
             }

@@ -5,24 +5,23 @@ use super::{
 use crate::{
     Error,
     webrtc_socket::{
-        MessageLoopFuture, Packet, PeerEvent, PeerRequest, UseMessenger, UseSignallerBuilder,
-        message_loop, signaling_loop,
+        MessageLoopFuture, Packet, PeerRequest, Reconnect, SignalingNews, SignalingState,
+        SignalingStatus, Supervisor, UseMessenger, UseSignallerBuilder, message_loop,
     },
 };
 
 use futures::{
     Future, FutureExt, Sink, Stream, StreamExt,
-    future::{Fuse, FusedFuture},
-    select,
+    future::{Either, Fuse},
 };
 use futures_channel::mpsc::{
     SendError, TryRecvError, TrySendError, UnboundedReceiver, UnboundedSender,
 };
-use log::{debug, error, info, warn};
+use log::{debug, error};
 use matchbox_protocol::PeerId;
 use std::{
     collections::HashMap,
-    pin::Pin,
+    pin::{Pin, pin},
     sync::{Arc, Mutex, PoisonError},
     task::Poll,
     time::Duration,
@@ -142,6 +141,8 @@ pub(crate) struct SocketConfig {
     pub(crate) keep_alive_interval: Option<Duration>,
     /// How long a handshake with one peer may take before it is given up
     pub(crate) handshake_timeout: Option<Duration>,
+    /// Whether the socket outlives its signaling session with no peer connected
+    pub(crate) survive_signaling_loss: bool,
 }
 
 /// Builder for [`WebRtcSocket`]s.
@@ -170,6 +171,7 @@ impl WebRtcSocketBuilder {
                 attempts: Some(3),
                 keep_alive_interval: Some(Duration::from_secs(10)),
                 handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+                survive_signaling_loss: false,
             },
             signaller_builder: None,
         }
@@ -222,6 +224,21 @@ impl WebRtcSocketBuilder {
     /// relay on a slow network.
     pub fn handshake_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.config.handshake_timeout = timeout;
+        self
+    }
+
+    /// Whether the socket lives on when its signaling session is lost with no
+    /// peer connected. The default, `false`, ends the socket then (its
+    /// [`MessageLoopFuture`] completes with the signaling error), so that an
+    /// application that never reconnects learns that no peer can join any
+    /// more. With `true`, only dropping or closing the socket ends it: the
+    /// application watches [`WebRtcSocket::signaling_state`] and calls
+    /// [`WebRtcSocket::reconnect_signaling`] itself.
+    ///
+    /// Either way, losing signaling never ends the connections to peers
+    /// already connected.
+    pub fn survive_signaling_loss(mut self, yes: bool) -> Self {
+        self.config.survive_signaling_loss = yes;
         self
     }
 
@@ -282,6 +299,8 @@ impl WebRtcSocketBuilder {
 
         let (id_tx, id_rx) = futures_channel::oneshot::channel();
         let (disconnect_tx, disconnect_rx) = futures_channel::mpsc::unbounded();
+        let (reconnect_tx, reconnect_rx) = futures_channel::mpsc::unbounded();
+        let signaling = SignalingStatus::new();
         let ice_servers = IceServerList::new(self.config.ice_servers.clone());
         let gathered = GatheredLog::default();
         let signaller_builder = self
@@ -299,6 +318,8 @@ impl WebRtcSocketBuilder {
             messages_from_peers_tx,
             disconnect_rx,
             gathered.clone(),
+            signaling.clone(),
+            reconnect_rx,
         )
         // Transform the source into a user-error.
         .map(|f| {
@@ -307,8 +328,10 @@ impl WebRtcSocketBuilder {
                 SignalingError::NegotiationFailed(e) => Error::ConnectionFailed(*e),
                 SignalingError::WebSocket(e) => Error::Disconnected(e.into()),
                 SignalingError::UserImplementationError(_) => Error::ConnectionFailed(e),
+                // run_socket ends without an error on these; were one to
+                // come through, it still must not panic the application.
                 SignalingError::UnknownFormat | SignalingError::StreamExhausted => {
-                    unimplemented!("these errors should never be propagated here")
+                    Error::Disconnected(e)
                 }
             })
         });
@@ -325,6 +348,8 @@ impl WebRtcSocketBuilder {
                 disconnect_tx,
                 ice_servers,
                 gathered,
+                signaling,
+                reconnect_tx,
             },
             Box::pin(socket_fut),
         )
@@ -334,19 +359,22 @@ impl WebRtcSocketBuilder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 /// The state of a connection to a peer
 pub enum PeerState {
-    /// The peer is connected
+    /// The peer is connected: the requested data channels have been
+    /// established and are healthy.
     ///
-    /// This means all of the following should be true:
-    ///
-    /// - The requested data channels have been established and are healthy
-    /// - The peer hasn't left the signaling server
+    /// A connected peer that leaves the signaling server (or whose server
+    /// connection, or ours, is lost) stays connected: the link does not go
+    /// through the server.
     Connected,
     /// We no longer have a connection to this peer:
     ///
     /// This means either:
     ///
     /// - Some of the the data channels got disconnected/closed
-    /// - The peer left the signaling server
+    /// - Its handshake failed, timed out, or was cancelled (the peer left the
+    ///   signaling server before it completed, or a new signaling session
+    ///   started)
+    /// - It was disconnected with [`WebRtcSocket::disconnect`]
     Disconnected,
 }
 
@@ -629,6 +657,10 @@ pub struct WebRtcSocket {
     ice_servers: IceServerList,
     /// The local candidates gathered for each peer.
     gathered: GatheredLog,
+    /// Where the signaling connection stands, moved on by the socket's tasks.
+    signaling: SignalingStatus,
+    /// Asks the socket's tasks for a new signaling session.
+    reconnect_tx: UnboundedSender<Reconnect>,
 }
 
 impl WebRtcSocket {
@@ -685,9 +717,10 @@ impl WebRtcSocket {
     /// connection is closed (the peer sees its data channels close) and it is
     /// reported [`PeerState::Disconnected`] by the next
     /// [`WebRtcSocket::update_peers`] that follows. Its further signals are
-    /// ignored until it leaves the signaling room, so it cannot connect again
-    /// to this socket. Does nothing for an unknown peer beyond that report, or
-    /// once the socket has closed.
+    /// ignored until it leaves the signaling room (or a new signaling session
+    /// starts, see [`WebRtcSocket::reconnect_signaling`]), so it cannot
+    /// connect again to this socket. Does nothing for an unknown peer beyond
+    /// that report, or once the socket has closed.
     pub fn disconnect(&mut self, peer: PeerId) {
         // Fails only once the message loop has ended, when no peer is left.
         let _ = self.disconnect_tx.unbounded_send(peer);
@@ -709,6 +742,48 @@ impl WebRtcSocket {
     /// a relay could have joined networks whose NATs do not keep ports.
     pub fn gathered_candidates(&self) -> Vec<(PeerId, GatheredCandidates)> {
         self.gathered.all()
+    }
+
+    /// Where the socket's signaling connection stands. Cheap enough to read
+    /// every frame.
+    ///
+    /// [`SignalingState::Lost`] ends no peer connection; only peers still to
+    /// come need signaling: reconnect it with
+    /// [`WebRtcSocket::reconnect_signaling`].
+    pub fn signaling_state(&self) -> SignalingState {
+        self.signaling.state()
+    }
+
+    /// Opens a new signaling session to `room_url`, with the socket's
+    /// [`SignallerBuilder`] and its
+    /// [`reconnect_attempts`](WebRtcSocketBuilder::reconnect_attempts),
+    /// replacing the current one (a session still open is closed first).
+    /// Peer connections and their data channels are untouched.
+    ///
+    /// The state is [`SignalingState::Connecting`] from now until the server
+    /// assigns the new session an id, then [`SignalingState::Connected`]; if
+    /// the session cannot be opened, or ends, [`SignalingState::Lost`], and
+    /// this may be called again. The socket keeps the id its first session
+    /// assigned: a server that assigns another one is warned about and
+    /// ignored (peers are known to the server by the new one, though: a
+    /// server should give the same id back).
+    ///
+    /// Whatever the socket asked of signaling while no session was open
+    /// (signals of handshakes, keep-alives) is dropped, not sent to the new
+    /// server. Handshakes still running when the new session starts are
+    /// cancelled (the peers are reported [`PeerState::Disconnected`]), and
+    /// peers whose signals were ignored (after a failed handshake or
+    /// [`WebRtcSocket::disconnect`]) may handshake anew: the new server
+    /// introduces peers afresh.
+    ///
+    /// Does nothing once the socket has ended.
+    pub fn reconnect_signaling(&mut self, room_url: impl Into<String>) {
+        let room_url = room_url.into();
+        let reconnect_tx = &self.reconnect_tx;
+        self.signaling.request(|session| {
+            // Fails only once the socket's tasks have ended.
+            reconnect_tx.unbounded_send((session, room_url)).is_ok()
+        });
     }
 
     /// Close this socket, disconnecting all channels.
@@ -1002,13 +1077,14 @@ async fn wait_for_ready(
 /// All the channels needed for the messaging loop.
 pub struct MessageLoopChannels {
     pub requests_sender: futures_channel::mpsc::UnboundedSender<PeerRequest>,
-    pub events_receiver: futures_channel::mpsc::UnboundedReceiver<PeerEvent>,
+    pub events_receiver: futures_channel::mpsc::UnboundedReceiver<SignalingNews>,
     pub peer_messages_out_rx: Vec<futures_channel::mpsc::UnboundedReceiver<(PeerId, Packet)>>,
     pub peer_state_tx: futures_channel::mpsc::UnboundedSender<(PeerId, PeerState)>,
     pub candidate_pair_tx: futures_channel::mpsc::UnboundedSender<(PeerId, CandidatePair)>,
     pub messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
     pub disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
     pub gathered: GatheredLog,
+    pub signaling: SignalingStatus,
 }
 
 #[allow(
@@ -1026,103 +1102,86 @@ async fn run_socket(
     messages_from_peers_tx: Vec<futures_channel::mpsc::UnboundedSender<(PeerId, Packet)>>,
     disconnect_rx: futures_channel::mpsc::UnboundedReceiver<PeerId>,
     gathered: GatheredLog,
+    signaling: SignalingStatus,
+    reconnect_rx: futures_channel::mpsc::UnboundedReceiver<Reconnect>,
 ) -> Result<(), SignalingError> {
     debug!("Starting WebRtcSocket");
+    let SocketConfig {
+        room_url,
+        channels: channel_configs,
+        attempts,
+        keep_alive_interval,
+        handshake_timeout,
+        survive_signaling_loss,
+        ice_servers: _,
+    } = config;
 
-    // Connect to the signaling server before anything else: a failure here
-    // means no room was ever joined and no data channel exists, so the error
-    // must still surface to the caller (as `Error::ConnectionFailed` /
-    // `Error::Disconnected` on the message loop future).
-    let signaller = builder
-        .new_signaller(config.attempts, config.room_url)
-        .await?;
-
+    // Both channels outlive every signaling session: the message loop and
+    // its handshakes hold on to their ends while sessions come and go.
     let (requests_sender, requests_receiver) = futures_channel::mpsc::unbounded::<PeerRequest>();
-    let (events_sender, events_receiver) = futures_channel::mpsc::unbounded::<PeerEvent>();
-
-    let signaling_loop_fut = signaling_loop(signaller, requests_receiver, events_sender);
+    let (news_sender, news_receiver) = futures_channel::mpsc::unbounded::<SignalingNews>();
+    let mut supervisor = Supervisor {
+        builder,
+        attempts,
+        status: signaling.clone(),
+        requests: requests_receiver,
+        news: news_sender,
+        reconnects: reconnect_rx,
+        last_error: None,
+    };
 
     let channels = MessageLoopChannels {
         requests_sender,
-        events_receiver,
+        events_receiver: news_receiver,
         peer_messages_out_rx,
         peer_state_tx,
         candidate_pair_tx,
         messages_from_peers_tx,
         disconnect_rx,
         gathered,
+        signaling,
     };
     let message_loop_fut = message_loop::<UseMessenger>(
         id_tx,
         &ice_servers,
-        &config.channels,
+        &channel_configs,
         channels,
-        config.keep_alive_interval,
-        config.handshake_timeout,
+        keep_alive_interval,
+        handshake_timeout,
+        survive_signaling_loss,
     );
 
-    let mut message_loop_done = Box::pin(message_loop_fut.fuse());
-    let mut signaling_loop_done = Box::pin(signaling_loop_fut.fuse());
-    // Why the signaling loop ended, kept for when the message loop ends
-    // because of it.
-    let mut signaling_error = None;
-    loop {
-        select! {
-            msgloop = message_loop_done => {
-                match msgloop {
-                    Ok(()) => {
-                        debug!("Message loop completed");
-                        break Ok(())
-                    },
-                    Err(SignalingError::StreamExhausted) => {
-                        // The message loop ended because signaling is gone and
-                        // no peer is left: surface why signaling ended.
-                        let sigloop = if signaling_loop_done.is_terminated() {
-                            signaling_error.take().map_or(Ok(()), Err)
-                        } else {
-                            (&mut signaling_loop_done).await
-                        };
-                        match sigloop {
-                            Ok(()) | Err(SignalingError::StreamExhausted) => {
-                                debug!("Message loop completed");
-                                break Ok(())
-                            },
-                            Err(e) => {
-                                error!("The signaling loop finished with an error and no peer is connected: {e:?}");
-                                break Err(e);
-                            },
-                        }
-                    },
-                    Err(e) => {
-                        error!("The message loop finished with an error: {e:?}");
-                        break Err(e);
-                    },
-                }
+    // The first session is opened with the message loop already running: a
+    // failure to open it reaches the message loop as a lost session, which
+    // (unless the socket survives signaling loss) ends the socket with the
+    // error, as no room was ever joined.
+    let ended = {
+        let signaling = pin!(supervisor.run(room_url));
+        match futures::future::select(pin!(message_loop_fut), signaling).await {
+            Either::Left((ended, _)) => ended,
+            Either::Right((never, _)) => match never {},
+        }
+    };
+    match ended {
+        Ok(()) => {
+            debug!("Message loop completed");
+            Ok(())
+        }
+        // The message loop ended because signaling is gone and no peer is
+        // left: surface why signaling ended.
+        Err(SignalingError::StreamExhausted) => match supervisor.last_error.take() {
+            None | Some(SignalingError::StreamExhausted) => {
+                debug!("Message loop completed");
+                Ok(())
             }
-
-            sigloop = signaling_loop_done => {
-                // A signaling failure after the initial connection is not
-                // fatal while peers are connected: established peer
-                // connections live entirely on WebRTC data channels and do
-                // not involve the signaling server anymore. Keep the message
-                // loop (and with it every peer connection) running; only new
-                // handshakes are impossible until the application rebuilds
-                // the socket. (Reconnecting the websocket would not restore
-                // them either: rooms live in the server's memory.) This arm
-                // selects on a fused future, so once the signaling loop has
-                // ended, the arm stays disabled; the message loop observes
-                // the same event through its events channel closing, and ends
-                // the socket itself once no peer is left, with this error.
-                match sigloop {
-                    Ok(()) => info!("Signaling loop completed"),
-                    Err(e) => {
-                        warn!("Signaling loop finished with an error: {e:?}");
-                        signaling_error = Some(e);
-                    }
-                }
+            Some(e) => {
+                error!("The signaling loop finished with an error and no peer is connected: {e:?}");
+                Err(e)
             }
-
-            complete => break Ok(())
+        },
+        Err(e) => {
+            error!("The message loop finished with an error: {e:?}");
+            Err(e)
         }
     }
 }
@@ -1134,14 +1193,18 @@ mod sealed;
 #[cfg(test)]
 mod test {
     use super::{GatheredCandidates, GatheredLog, IceServerList};
-    use super::{Packet, PeerEvent, PeerRequest, SignalingError, SocketConfig, run_socket};
+    use super::{
+        Packet, PeerRequest, PeerState, Reconnect, SignalingError, SignalingState, SignalingStatus,
+        SocketConfig, run_socket,
+    };
     use crate::{
-        ChannelConfig, ChannelError, Error, WebRtcSocket, WebRtcSocketBuilder,
+        ChannelConfig, ChannelError, Error, PeerEvent, WebRtcSocket, WebRtcSocketBuilder,
         webrtc_socket::{Signaller, SignallerBuilder},
     };
+    use futures::Future;
     use futures_channel::mpsc;
     use matchbox_protocol::PeerId;
-    use std::sync::Arc;
+    use std::{pin::Pin, sync::Arc};
 
     /// A signaller whose websocket connection dies immediately, simulating a
     /// signaling server that goes away right after a successful connect.
@@ -1177,18 +1240,27 @@ mod test {
         }
     }
 
-    /// After a successful initial connect, a signaling loop failure is not
-    /// fatal while peers are connected (their connections live on WebRTC data
-    /// channels). With no peer connected, though, nothing can ever join
-    /// again, so the socket must end and surface the signaling error rather
-    /// than wait forever.
-    #[futures_test::test]
-    async fn signaling_failure_without_peers_ends_the_socket() {
-        let (id_tx, _id_rx) = futures_channel::oneshot::channel();
-        let (_peer_messages_out_tx, peer_messages_out_rx) = mpsc::unbounded::<(PeerId, Packet)>();
-        let (peer_state_tx, _peer_state_rx) = mpsc::unbounded();
+    /// A socket with its parts, run by `run_socket` directly on a signaller
+    /// that dies at once.
+    struct DyingSocket {
+        run: Pin<Box<dyn Future<Output = Result<(), SignalingError>> + Send>>,
+        signaling: SignalingStatus,
+        reconnect_tx: mpsc::UnboundedSender<Reconnect>,
+        // Held so that the message loop runs on: dropping it closes the socket.
+        _peer_messages_out_tx: mpsc::UnboundedSender<(PeerId, Packet)>,
+        _peer_state_rx: mpsc::UnboundedReceiver<(PeerId, PeerState)>,
+        _id_rx: futures_channel::oneshot::Receiver<PeerId>,
+    }
+
+    fn dying_socket(survive_signaling_loss: bool) -> DyingSocket {
+        let (id_tx, id_rx) = futures_channel::oneshot::channel();
+        let (peer_messages_out_tx, peer_messages_out_rx) = mpsc::unbounded::<(PeerId, Packet)>();
+        let (peer_state_tx, peer_state_rx) = mpsc::unbounded();
         let (candidate_pair_tx, _candidate_pair_rx) = mpsc::unbounded();
         let (messages_from_peers_tx, _messages_from_peers_rx) = mpsc::unbounded();
+        let (_disconnect_tx, disconnect_rx) = mpsc::unbounded();
+        let (reconnect_tx, reconnect_rx) = mpsc::unbounded();
+        let signaling = SignalingStatus::new();
 
         let config = SocketConfig {
             room_url: "wss://irrelevant.invalid".into(),
@@ -1197,10 +1269,9 @@ mod test {
             attempts: Some(1),
             keep_alive_interval: None,
             handshake_timeout: None,
+            survive_signaling_loss,
         };
-        let (_disconnect_tx, disconnect_rx) = mpsc::unbounded();
-
-        let result = run_socket(
+        let run = run_socket(
             Arc::new(DyingSignallerBuilder),
             id_tx,
             config,
@@ -1211,12 +1282,61 @@ mod test {
             vec![messages_from_peers_tx],
             disconnect_rx,
             super::GatheredLog::default(),
-        )
-        .await;
+            signaling.clone(),
+            reconnect_rx,
+        );
+        DyingSocket {
+            run: Box::pin(run),
+            signaling,
+            reconnect_tx,
+            _peer_messages_out_tx: peer_messages_out_tx,
+            _peer_state_rx: peer_state_rx,
+            _id_rx: id_rx,
+        }
+    }
+
+    /// After a successful initial connect, a signaling loop failure is not
+    /// fatal while peers are connected (their connections live on WebRTC data
+    /// channels). With no peer connected, though, nothing can ever join
+    /// again, so the socket must end and surface the signaling error rather
+    /// than wait forever.
+    #[futures_test::test]
+    async fn signaling_failure_without_peers_ends_the_socket() {
+        let socket = dying_socket(false);
+        let result = socket.run.await;
         assert!(
             matches!(result, Err(SignalingError::UserImplementationError(_))),
             "expected the signaling error, got {result:?}"
         );
+        assert_eq!(
+            socket.signaling.state(),
+            SignalingState::Lost("User implementation error: websocket died".into())
+        );
+    }
+
+    /// Unless the socket survives signaling loss: then it lives on without
+    /// a peer, and signaling can be opened again (here it dies again).
+    #[futures_test::test]
+    async fn a_surviving_socket_outlives_signaling_without_peers() {
+        let mut socket = dying_socket(true);
+        // The dying signaller ends its session within the first poll.
+        assert!(futures::poll!(socket.run.as_mut()).is_pending());
+        assert_eq!(
+            socket.signaling.state(),
+            SignalingState::Lost("User implementation error: websocket died".into())
+        );
+        let reconnect_tx = socket.reconnect_tx.clone();
+        socket.signaling.request(|session| {
+            reconnect_tx
+                .unbounded_send((session, "again".into()))
+                .is_ok()
+        });
+        assert_eq!(socket.signaling.state(), SignalingState::Connecting);
+        assert!(futures::poll!(socket.run.as_mut()).is_pending());
+        assert!(matches!(socket.signaling.state(), SignalingState::Lost(_)));
+        // Closing the socket ends it.
+        socket._peer_messages_out_tx.close_channel();
+        assert!(matches!(socket.run.await, Ok(())));
     }
 
     #[futures_test::test]

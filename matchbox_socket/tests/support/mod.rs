@@ -11,7 +11,8 @@ use futures::StreamExt;
 use futures_channel::mpsc::{TryRecvError, UnboundedReceiver, UnboundedSender, unbounded};
 use matchbox_socket::{
     PeerEvent, PeerId, PeerRequest, PeerSignal, PeerState, RtcIceServerConfig, SignalingError,
-    Signaller, SignallerBuilder, WebRtcSocket, async_trait::async_trait,
+    SignalingState, Signaller, SignallerBuilder, WebRtcSocket, WebRtcSocketBuilder,
+    async_trait::async_trait,
 };
 use std::{
     collections::HashMap,
@@ -25,73 +26,192 @@ use uuid::Uuid;
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A signaling room in memory: full mesh, the peer already there offers to
-/// the newcomer, as matchbox_server does.
+/// the newcomer, as matchbox_server does. Like our server, it gives a peer
+/// that reconnects to its seat (`seat_url`) its id back; it can drop a
+/// peer's connection, or every one (a restart), and it writes down what the
+/// peers' sessions send.
 #[derive(Clone, Default, Debug)]
-pub struct Hub(Arc<Mutex<HashMap<PeerId, UnboundedSender<PeerEvent>>>>);
+pub struct Hub(Arc<Mutex<Room>>);
+
+#[derive(Default, Debug)]
+struct Room {
+    seats: HashMap<PeerId, Seat>,
+    sessions: u64,
+    /// What the peers' signaling sessions sent, in order.
+    sent: Vec<Sent>,
+}
+
+#[derive(Debug)]
+struct Seat {
+    tx: UnboundedSender<Down>,
+    /// Which session holds the seat: a session that ends after its seat
+    /// was taken again must not free it.
+    session: u64,
+}
+
+/// What the hub sends down one peer's signaling connection.
+#[derive(Debug)]
+pub enum Down {
+    Event(PeerEvent),
+    /// The last event before the server closes the connection: the session
+    /// ends as soon as it has passed it on, with nothing in between.
+    Last(PeerEvent),
+}
+
+/// A request a peer's signaling session sent to the hub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sent {
+    KeepAlive {
+        from: PeerId,
+    },
+    Signal {
+        from: PeerId,
+        to: PeerId,
+        signal: PeerSignal,
+    },
+}
+
+/// The room URL with which a socket gets `id` back from the hub.
+pub fn seat_url(id: PeerId) -> String {
+    format!("memory://room?seat={}", id.0)
+}
+
+/// A room URL the hub refuses to open, as if no server answered there.
+pub const UNREACHABLE: &str = "memory://unreachable";
 
 impl Hub {
     /// Adds a peer to the room; returns its id and the events it receives.
-    pub fn join(&self) -> (PeerId, UnboundedReceiver<PeerEvent>) {
-        let mut peers = self.0.lock().unwrap();
-        let id = PeerId(Uuid::new_v4());
+    pub fn join(&self) -> (PeerId, UnboundedReceiver<Down>) {
+        let (id, _, events) = self.take_seat(None);
+        (id, events)
+    }
+
+    /// Adds a peer to the room, with the id of `seat` if given.
+    fn take_seat(&self, seat: Option<PeerId>) -> (PeerId, u64, UnboundedReceiver<Down>) {
+        let mut room = self.0.lock().unwrap();
+        let id = seat.unwrap_or_else(|| PeerId(Uuid::new_v4()));
+        room.sessions += 1;
+        let session = room.sessions;
         let (tx, rx) = unbounded();
-        tx.unbounded_send(PeerEvent::IdAssigned(id)).unwrap();
-        for other in peers.values() {
-            let _ = other.unbounded_send(PeerEvent::NewPeer(id));
+        tx.unbounded_send(Down::Event(PeerEvent::IdAssigned(id)))
+            .unwrap();
+        for (other, seat) in &room.seats {
+            if *other != id {
+                let _ = seat.tx.unbounded_send(Down::Event(PeerEvent::NewPeer(id)));
+            }
         }
-        peers.insert(id, tx);
-        (id, rx)
+        // A session still holding the seat loses it (its connection closes).
+        room.seats.insert(id, Seat { tx, session });
+        (id, session, rx)
     }
 
     pub fn leave(&self, id: PeerId) {
-        let mut peers = self.0.lock().unwrap();
-        peers.remove(&id);
-        for other in peers.values() {
-            let _ = other.unbounded_send(PeerEvent::PeerLeft(id));
+        self.kick(id, None);
+    }
+
+    /// The server closes `id`'s connection, after `last` if given, and
+    /// tells the others it left.
+    pub fn kick(&self, id: PeerId, last: Option<PeerEvent>) {
+        let mut room = self.0.lock().unwrap();
+        let Some(seat) = room.seats.remove(&id) else {
+            return;
+        };
+        if let Some(last) = last {
+            let _ = seat.tx.unbounded_send(Down::Last(last));
         }
+        for other in room.seats.values() {
+            let _ = other
+                .tx
+                .unbounded_send(Down::Event(PeerEvent::PeerLeft(id)));
+        }
+    }
+
+    /// The server restarts: every connection closes, and the new server
+    /// knows nobody (nobody is told that anybody left).
+    pub fn restart(&self) {
+        let mut room = self.0.lock().unwrap();
+        room.seats.clear();
+        room.sent.clear();
     }
 
     /// Delivers a signal as if `sender` had sent it.
     pub fn signal(&self, sender: PeerId, receiver: PeerId, data: PeerSignal) {
-        if let Some(to) = self.0.lock().unwrap().get(&receiver) {
-            let _ = to.unbounded_send(PeerEvent::Signal { sender, data });
+        if let Some(to) = self.0.lock().unwrap().seats.get(&receiver) {
+            let _ = to
+                .tx
+                .unbounded_send(Down::Event(PeerEvent::Signal { sender, data }));
+        }
+    }
+
+    /// What the peers' sessions sent since the last restart or `forget_sent`.
+    pub fn sent(&self) -> Vec<Sent> {
+        self.0.lock().unwrap().sent.clone()
+    }
+
+    pub fn forget_sent(&self) {
+        self.0.lock().unwrap().sent.clear();
+    }
+
+    /// A session ended: its seat is free, unless another session took it.
+    fn end_session(&self, id: PeerId, session: u64) {
+        let holds = self
+            .0
+            .lock()
+            .unwrap()
+            .seats
+            .get(&id)
+            .map(|seat| seat.session)
+            == Some(session);
+        if holds {
+            self.kick(id, None);
         }
     }
 }
 
 struct HubSignaller {
     hub: Hub,
-    id: Option<PeerId>,
-    events: UnboundedReceiver<PeerEvent>,
+    id: PeerId,
+    session: u64,
+    events: UnboundedReceiver<Down>,
+    closing: bool,
 }
 
 #[async_trait]
 impl Signaller for HubSignaller {
     async fn send(&mut self, request: PeerRequest) -> Result<(), SignalingError> {
-        if let (PeerRequest::Signal { receiver, data }, Some(id)) = (request, self.id) {
-            self.hub.signal(id, receiver, data);
-        }
+        let sent = match request {
+            PeerRequest::Signal { receiver, data } => {
+                self.hub.signal(self.id, receiver, data.clone());
+                Sent::Signal {
+                    from: self.id,
+                    to: receiver,
+                    signal: data,
+                }
+            }
+            PeerRequest::KeepAlive => Sent::KeepAlive { from: self.id },
+        };
+        self.hub.0.lock().unwrap().sent.push(sent);
         Ok(())
     }
 
     async fn next_message(&mut self) -> Result<PeerEvent, SignalingError> {
-        let event = self
-            .events
-            .next()
-            .await
-            .ok_or(SignalingError::StreamExhausted)?;
-        if let PeerEvent::IdAssigned(id) = event {
-            self.id = Some(id);
+        if self.closing {
+            return Err(SignalingError::StreamExhausted);
         }
-        Ok(event)
+        match self.events.next().await {
+            Some(Down::Event(event)) => Ok(event),
+            Some(Down::Last(event)) => {
+                self.closing = true;
+                Ok(event)
+            }
+            None => Err(SignalingError::StreamExhausted),
+        }
     }
 }
 
 impl Drop for HubSignaller {
     fn drop(&mut self) {
-        if let Some(id) = self.id {
-            self.hub.leave(id);
-        }
+        self.hub.end_session(self.id, self.session);
     }
 }
 
@@ -100,13 +220,26 @@ impl SignallerBuilder for Hub {
     async fn new_signaller(
         &self,
         _attempts: Option<u16>,
-        _room_url: String,
+        room_url: String,
     ) -> Result<Box<dyn Signaller>, SignalingError> {
-        let (_, events) = self.join();
+        if room_url == UNREACHABLE {
+            return Err(SignalingError::NegotiationFailed(Box::new(
+                SignalingError::UserImplementationError(format!(
+                    "no signaling server at {room_url}"
+                )),
+            )));
+        }
+        let seat = room_url
+            .split_once("seat=")
+            .and_then(|(_, seat)| Uuid::parse_str(seat).ok())
+            .map(PeerId);
+        let (id, session, events) = self.take_seat(seat);
         Ok(Box::new(HubSignaller {
             hub: self.clone(),
-            id: None,
+            id,
+            session,
             events,
+            closing: false,
         }))
     }
 }
@@ -117,20 +250,29 @@ pub struct Peer {
     /// Receives the message loop's end (its result), or hangs up if it panicked.
     ended: mpsc::Receiver<Result<(), matchbox_socket::Error>>,
     states: HashMap<PeerId, PeerState>,
+    /// Every change of a peer's state, in order.
+    pub history: Vec<(PeerId, PeerState)>,
 }
 
 impl Peer {
     pub fn start(hub: &Hub, handshake_timeout: Option<Duration>) -> Self {
-        let (socket, message_loop) = WebRtcSocket::builder("memory://room")
+        Self::start_with(hub, |builder| builder.handshake_timeout(handshake_timeout))
+    }
+
+    /// A socket of the hub's room, built further by `configure`.
+    pub fn start_with(
+        hub: &Hub,
+        configure: impl FnOnce(WebRtcSocketBuilder) -> WebRtcSocketBuilder,
+    ) -> Self {
+        let builder = WebRtcSocket::builder("memory://room")
             .signaller_builder(Arc::new(hub.clone()))
             .ice_server(RtcIceServerConfig {
                 urls: vec![],
                 username: None,
                 credential: None,
             })
-            .handshake_timeout(handshake_timeout)
-            .add_reliable_channel()
-            .build();
+            .add_reliable_channel();
+        let (socket, message_loop) = configure(builder).build();
         let (tx, ended) = mpsc::channel();
         thread::spawn(move || {
             let _ = tx.send(futures::executor::block_on(message_loop));
@@ -139,6 +281,7 @@ impl Peer {
             socket,
             ended,
             states: HashMap::new(),
+            history: Vec::new(),
         };
         peer.wait_until("an id", |p| p.socket.id().is_some());
         peer
@@ -155,6 +298,7 @@ impl Peer {
         loop {
             self.assert_running();
             if let Ok(changes) = self.socket.try_update_peers() {
+                self.history.extend(changes.iter().copied());
                 self.states.extend(changes);
             }
             if done(self) {
@@ -173,6 +317,24 @@ impl Peer {
         self.wait_until(&format!("{peer} to be {state:?}"), |p| {
             p.state(peer) == Some(state)
         });
+    }
+
+    pub fn wait_signaling(&mut self, state: SignalingState) {
+        self.wait_until(&format!("signaling {state:?}"), |p| {
+            p.socket.signaling_state() == state
+        });
+    }
+
+    /// Waits at most [`PATIENCE`] for the message loop to end, and returns
+    /// how it ended; fails the test if it panicked.
+    pub fn wait_ended(&self) -> Result<(), matchbox_socket::Error> {
+        match self.ended.recv_timeout(PATIENCE) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("the message loop still runs after {PATIENCE:?}")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the message loop panicked"),
+        }
     }
 
     pub fn assert_running(&self) {
@@ -208,7 +370,7 @@ impl Peer {
 pub struct RawPeer {
     hub: Hub,
     pub id: PeerId,
-    events: UnboundedReceiver<PeerEvent>,
+    events: UnboundedReceiver<Down>,
 }
 
 impl RawPeer {
@@ -223,17 +385,43 @@ impl RawPeer {
 
     /// Waits for the offer `from` makes to this peer.
     pub fn offer_from(&mut self, from: PeerId) -> String {
+        self.signal_from(from, "an offer", |signal| match signal {
+            PeerSignal::Offer(sdp) => Some(sdp),
+            _ => None,
+        })
+    }
+
+    /// Waits for the answer `from` makes to this peer's offer.
+    pub fn answer_from(&mut self, from: PeerId) -> String {
+        self.signal_from(from, "an answer", |signal| match signal {
+            PeerSignal::Answer(sdp) => Some(sdp),
+            _ => None,
+        })
+    }
+
+    /// Waits for the first signal from `from` that `pick` takes, skipping
+    /// every other event.
+    fn signal_from(
+        &mut self,
+        from: PeerId,
+        what: &str,
+        pick: impl Fn(PeerSignal) -> Option<String>,
+    ) -> String {
         let start = Instant::now();
         loop {
             match self.events.try_recv() {
-                Ok(PeerEvent::Signal {
-                    sender,
-                    data: PeerSignal::Offer(sdp),
-                }) if sender == from => return sdp,
+                Ok(
+                    Down::Event(PeerEvent::Signal { sender, data })
+                    | Down::Last(PeerEvent::Signal { sender, data }),
+                ) if sender == from => {
+                    if let Some(sdp) = pick(data) {
+                        return sdp;
+                    }
+                }
                 Ok(_) => continue,
                 Err(TryRecvError::Closed) => panic!("the hub closed"),
                 Err(TryRecvError::Empty) => {
-                    assert!(start.elapsed() < PATIENCE, "no offer came");
+                    assert!(start.elapsed() < PATIENCE, "no {what} came");
                     thread::sleep(Duration::from_millis(10));
                 }
             }

@@ -51,6 +51,9 @@ pub(crate) struct HubLimits {
     pub(crate) sockets_per_address: usize,
     /// An IPv6 /48's share of every per-address limit: this many times it.
     pub(crate) site_factor: u32,
+    /// How long a peer's queue may stay full (its signals dropped) before
+    /// it is taken for a reader that stopped and closed.
+    pub(crate) stall: Duration,
     /// Rooms created, per address and by everyone.
     pub(crate) room_creation: (Rate, Rate),
     /// Lookups of a code that name no live room (or carry a wrong host
@@ -118,6 +121,8 @@ struct Link {
     /// Fired to end the peer's task (its room closed, it was removed, or it
     /// reads too slowly).
     kick: Option<oneshot::Sender<()>>,
+    /// Since when its queue has been full, dropping signals.
+    full_since: Option<Instant>,
 }
 
 /// A seat reserved for a websocket about to open, and its address's socket
@@ -364,6 +369,7 @@ impl Hub {
                 serial,
                 sender,
                 kick: Some(kick),
+                full_since: None,
             },
         );
         hub.apply(effects);
@@ -420,17 +426,25 @@ impl Hub {
         if hub.registry.signal_direction(from, to).is_none() {
             return;
         }
-        let Some(link) = hub.links.get(&to) else {
+        let (peer_queue, stall) = (hub.limits.peer_queue, hub.limits.stall);
+        let Some(link) = hub.links.get_mut(&to) else {
             return;
         };
         // Signals fill the queue only up to the room kept for the server's
-        // own events: a flood drops signals, never its receiver.
+        // own events: a flood drops signals, not its receiver. A receiver
+        // that takes nothing from a full queue for the stall time has
+        // stopped reading, though, and is closed.
         let queued = link.sender.max_capacity() - link.sender.capacity();
-        if queued >= hub.limits.peer_queue
-            || link.sender.try_send(Message::Text(text.into())).is_err()
-        {
-            hub.dropped_signals += 1;
-            debug!(%from, %to, "signal dropped: the receiver's queue is full");
+        if queued < peer_queue && link.sender.try_send(Message::Text(text.into())).is_ok() {
+            link.full_since = None;
+            return;
+        }
+        let now = Instant::now();
+        let full_since = *link.full_since.get_or_insert(now);
+        hub.dropped_signals += 1;
+        debug!(%from, %to, "signal dropped: the receiver's queue is full");
+        if now.duration_since(full_since) >= stall {
+            hub.close_slow_reader(to);
         }
     }
 

@@ -407,6 +407,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             peer_queue: limits.peer_queue,
             sockets_per_address: limits.max_sockets_per_address,
             site_factor: limits.ipv6_site_factor,
+            stall: limits.write_stall_timeout,
             room_creation: (limits.rooms_per_address, limits.rooms_total),
             failed_lookups: (limits.misses_per_address, limits.misses_total),
             tracked_addresses: limits.tracked_addresses,

@@ -234,7 +234,7 @@ impl Drop for Open {
 pub(crate) struct StallGuard<S> {
     inner: S,
     stall: Duration,
-    /// Set while a write is pending; cleared by any progress.
+    /// Set while a write is pending; cleared when a write goes through.
     stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -263,16 +263,28 @@ impl<S> StallGuard<S> {
         }
     }
 
-    fn progress<T>(
+    /// After a write: only bytes written are progress. A flush that
+    /// returns at once (a socket's always does) is not: websocket reads
+    /// flush too, and a peer that sends but never reads would otherwise
+    /// restart the clock with every message it sends.
+    fn written(
         &mut self,
         cx: &mut Context<'_>,
-        poll: Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
+        poll: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         match poll {
             Poll::Ready(result) => {
                 self.stalled = None;
                 Poll::Ready(result)
             }
+            Poll::Pending => self.pending(cx),
+        }
+    }
+
+    /// After a flush or a shutdown: pending counts towards the stall.
+    fn waited(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
+        match poll {
+            Poll::Ready(result) => Poll::Ready(result),
             Poll::Pending => self.pending(cx),
         }
     }
@@ -296,7 +308,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.progress(cx, poll)
+        this.written(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -306,7 +318,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.progress(cx, poll)
+        this.written(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -316,13 +328,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for StallGuard<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_flush(cx);
-        this.progress(cx, poll)
+        this.waited(cx, poll)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
-        this.progress(cx, poll)
+        this.waited(cx, poll)
     }
 }
 
@@ -348,9 +360,18 @@ mod tests {
             let mut read = [0; 64];
             far.read_exact(&mut read).await.expect("read");
         }
-        // Now nobody reads: the write fails once 30 s have passed.
+        // Now nobody reads: the write fails once 30 s have passed, flushes
+        // in between (a websocket read flushes) changing nothing.
         guarded.write_all(&[7; 64]).await.expect("fills the buffer");
         let started = tokio::time::Instant::now();
+        let stuck = std::future::poll_fn(|cx| Pin::new(&mut guarded).poll_write(cx, &[7]));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(20), stuck)
+                .await
+                .is_err(),
+            "pending for 20 s"
+        );
+        guarded.flush().await.expect("a flush returns at once");
         let error = guarded
             .write_all(&[7; 1])
             .await

@@ -160,14 +160,25 @@ async fn a_host_that_never_reads_is_dropped_when_its_writes_stall() {
             .to_string();
             let started = Instant::now();
             engaged.bites();
+            let host_gone = AtomicBool::new(false);
+            // Paced (16 signals, then 1 ms) and kept up until the host is
+            // dropped: signals past its queue are dropped, so it takes a
+            // while of relaying to fill the host's socket buffers (a few
+            // MiB) and stall the server's writes. Bounded by 96 MiB and SLOW.
             let flood = async {
                 let mut sent = 0;
-                while sent < 48 * MIB {
-                    let message = Message::Text(signal.clone().into());
-                    if !matches!(timeout(SLOW, client.send(message)).await, Ok(Ok(()))) {
-                        break;
+                while sent < 96 * MIB
+                    && !host_gone.load(Ordering::Relaxed)
+                    && started.elapsed() < SLOW
+                {
+                    for _ in 0..16 {
+                        let message = Message::Text(signal.clone().into());
+                        if !matches!(timeout(SLOW, client.send(message)).await, Ok(Ok(()))) {
+                            return sent;
+                        }
+                        sent += signal.len();
                     }
-                    sent += signal.len();
+                    sleep(Duration::from_millis(1)).await;
                 }
                 sent
             };
@@ -181,6 +192,7 @@ async fn a_host_that_never_reads_is_dropped_when_its_writes_stall() {
                     }
                     sleep(Duration::from_millis(50)).await;
                 }
+                host_gone.store(true, Ordering::Relaxed);
                 started.elapsed()
             };
             let (sent, dropped_after) = tokio::join!(flood, seat_freed);

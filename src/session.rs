@@ -41,8 +41,13 @@ impl Plugin for SessionPlugin {
             )
             .add_plugins(players::PlayersPlugin);
         let driver = driver::SessionDriver::new(app.world().resource::<crate::P2pSettings>());
-        app.insert_resource(driver)
-            .add_systems(Update, driver::drive_session.in_set(SessionSystems::Drive));
+        app.insert_resource(driver).add_systems(
+            Update,
+            (
+                driver::drive_session.in_set(SessionSystems::Drive),
+                driver::end_farewell,
+            ),
+        );
     }
 }
 

@@ -45,6 +45,17 @@ pub struct P2pSettings {
     pub tick_hz: f64,
     /// How long clients wait for a lost host before the game ends.
     pub host_grace: Duration,
+    /// How long the host keeps the player of a client whose link went down
+    /// (not one that left on purpose): back within it, the client gets the
+    /// same slot and the same player entity.
+    pub client_grace: Duration,
+    /// A linked peer heard nothing from for this long is taken for gone,
+    /// and its link closed. Live peers are never that quiet: pings go both
+    /// ways twice a second. This is how a silent host (or client) is
+    /// noticed long before WebRTC gives its link up (some 30 s). A browser
+    /// tab in the background stops its game loop: past this, its player is
+    /// away until the tab is back.
+    pub link_timeout: Duration,
     /// Bound on every wait for the signaling server's HTTP API.
     pub request_timeout: Duration,
     /// Bound on the wait for the first WebRTC link after joining a room.
@@ -71,6 +82,8 @@ impl Default for P2pSettings {
             max_players: room::MAX_PLAYERS,
             tick_hz: 60.0,
             host_grace: Duration::from_secs(30),
+            client_grace: Duration::from_secs(30),
+            link_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(20),
             handshake_timeout: Duration::from_secs(20),
@@ -100,6 +113,8 @@ impl P2pSettings {
         }
         for (name, value) in [
             ("host_grace", self.host_grace),
+            ("client_grace", self.client_grace),
+            ("link_timeout", self.link_timeout),
             ("request_timeout", self.request_timeout),
             ("connect_timeout", self.connect_timeout),
             ("handshake_timeout", self.handshake_timeout),
@@ -158,8 +173,9 @@ impl P2pSettings {
     }
 
     /// The websocket URL of a room, with the host's one-time ticket when
-    /// hosting (see [`RoomEntry`](crate::transport::RoomEntry)).
-    pub fn room_url(&self, code: &str, host_ticket: Option<&str>) -> String {
+    /// hosting and the player's seat secret (see
+    /// [`RoomEntry`](crate::transport::RoomEntry)).
+    pub fn room_url(&self, code: &str, host_ticket: Option<&str>, seat: Option<&str>) -> String {
         let Ok(mut url) = self.signaling() else {
             return format!("{}/{code}", self.signaling_url.trim_end_matches('/'));
         };
@@ -170,6 +186,9 @@ impl P2pSettings {
         if let Some(ticket) = host_ticket {
             url.query_pairs_mut()
                 .append_pair(api::HOST_TICKET_PARAM, ticket);
+        }
+        if let Some(seat) = seat {
+            url.query_pairs_mut().append_pair(api::SEAT_PARAM, seat);
         }
         url.into()
     }
@@ -292,11 +311,11 @@ mod tests {
         let settings = with_url("wss://play.example.com/");
         assert_eq!(settings.http_base(), "https://play.example.com");
         assert_eq!(
-            settings.room_url("ABC234", Some("t0k")),
-            "wss://play.example.com/ABC234?host_ticket=t0k"
+            settings.room_url("ABC234", Some("t0k"), Some("5eat")),
+            "wss://play.example.com/ABC234?host_ticket=t0k&seat=5eat"
         );
         assert_eq!(
-            settings.room_url("ABC234", None),
+            settings.room_url("ABC234", None, None),
             "wss://play.example.com/ABC234"
         );
         assert_eq!(
@@ -310,8 +329,8 @@ mod tests {
         let settings = P2pSettings::default();
         assert_eq!(settings.http_base(), "http://127.0.0.1:3536");
         assert_eq!(
-            settings.room_url("ABC234", None),
-            "ws://127.0.0.1:3536/ABC234"
+            settings.room_url("ABC234", None, Some("5eat")),
+            "ws://127.0.0.1:3536/ABC234?seat=5eat"
         );
     }
 
@@ -320,7 +339,7 @@ mod tests {
         let settings = with_url("wss://example.com/p2p/?x=1");
         assert_eq!(settings.http_base(), "https://example.com/p2p");
         assert_eq!(
-            settings.room_url("ABC234", Some("a b&c")),
+            settings.room_url("ABC234", Some("a b&c"), None),
             "wss://example.com/p2p/ABC234?host_ticket=a+b%26c"
         );
     }

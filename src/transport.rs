@@ -129,6 +129,12 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// cannot link to these links again.
     fn disconnect(&mut self, peer: PeerId);
 
+    /// Asks the signaling server to introduce this client to its host
+    /// again (a client whose host link died while the host stayed in the
+    /// room): the host then offers a new link. Links without signaling do
+    /// nothing.
+    fn rejoin(&mut self) {}
+
     /// How the link to a connected peer travels, once known. Links that
     /// have no such notion (in-memory ones) say `None`.
     fn route(&self, _peer: PeerId) -> Option<LinkRoute> {
@@ -163,16 +169,32 @@ pub struct RoomEntry {
     /// one-time ticket right before the websocket opens, so the token
     /// itself never travels in a URL (where proxies log it).
     pub host_token: Option<String>,
+    /// This player's seat secret in the room: drawn once when it enters the
+    /// room and kept while it plays there. The server derives the player's
+    /// peer id from it, so a player whose signaling dropped comes back as
+    /// the same peer, to the same seat and the same player.
+    pub seat: String,
 }
 
 impl RoomEntry {
-    /// Joining `code` as a client.
-    pub fn client(code: crate::share_code::ShareCode) -> Self {
+    /// Entering `code` (hosting, with its token) with a fresh seat secret.
+    pub fn new(code: crate::share_code::ShareCode, host_token: Option<String>) -> Self {
         Self {
             code,
-            host_token: None,
+            host_token,
+            seat: fresh_seat(),
         }
     }
+
+    /// Joining `code` as a client, with a fresh seat secret.
+    pub fn client(code: crate::share_code::ShareCode) -> Self {
+        Self::new(code, None)
+    }
+}
+
+/// A new seat secret: 122 random bits (a v4 UUID) as 32 hex characters.
+pub fn fresh_seat() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// Opens the links of a room: given the room (with the host token when

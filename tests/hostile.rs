@@ -77,6 +77,9 @@ fn player_app(server: SocketAddr) -> App {
                 packets_per_second: RATE_LIMIT,
                 ..Default::default()
             },
+            // A member that linked and vanished (no goodbye) keeps its
+            // player this long, as any client whose link went down.
+            client_grace: Duration::from_secs(3),
             ..Default::default()
         })
         .add_player_input::<Push>()
@@ -371,6 +374,8 @@ fn hostile_members_never_disturb_the_other_players() {
         "an input after the attacks",
         |room| room.host.world().resource::<PlayerInputs<Push>>().get(slot) == Some(&Push(9)),
     );
+    // (The member that linked with a valid answer and vanished is away
+    // until the client grace, 3 s, runs out.)
     room.run_until(Duration::from_secs(10), "three players again", |room| {
         room.apps().all(|app| roster_len(app) == 3)
     });

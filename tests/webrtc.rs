@@ -7,19 +7,17 @@
 //! it, so plain `cargo test` never sends a WebRTC packet anywhere else.
 
 use core::time::Duration;
-use std::time::Instant;
 
 use bevy::prelude::*;
 use bevy_p2p_multiplayer::{prelude::*, transport::Transport};
 use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
-use serde::{Deserialize, Serialize};
 
+#[path = "support/players.rs"]
+mod players;
 #[path = "support/sealed.rs"]
 mod support;
+use players::{Failures, Push, roster_len, run_until, session};
 use support::sealed;
-
-#[derive(Serialize, Deserialize, Clone, Default, PartialEq, Debug)]
-struct Push(i8);
 
 const PUBLIC_URL: &str = "https://play.example.com";
 
@@ -35,57 +33,13 @@ fn server(grace: Duration) -> BackgroundServer {
 }
 
 fn player_app(server: &BackgroundServer, grace: Duration) -> App {
-    let mut app = App::new();
-    app.add_plugins((MinimalPlugins, P2pMultiplayerPlugin))
-        .insert_resource(P2pSettings {
-            signaling_url: format!("ws://{}", server.local_addr()),
-            // Sealed: no STUN, no TURN; host candidates only.
-            ice_servers: IceServers::none(),
-            host_grace: grace,
-            ..Default::default()
-        })
-        .add_player_input::<Push>()
-        .init_resource::<Failures>()
-        .add_systems(
-            Last,
-            |mut seen: ResMut<Failures>, mut failed: MessageReader<JoinFailed>| {
-                seen.0.extend(failed.read().map(|f| f.reason.clone()));
-            },
-        );
-    app.finish();
-    app.cleanup();
-    app
-}
-
-#[derive(Resource, Default)]
-struct Failures(Vec<JoinFailure>);
-
-/// Updates every app, about 200 times a second, until `done` or `limit`.
-fn run_until(
-    apps: &mut [&mut App],
-    limit: Duration,
-    what: &str,
-    done: impl Fn(&[&mut App]) -> bool,
-) -> Duration {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        for app in apps.iter_mut() {
-            app.update();
-        }
-        if done(apps) {
-            return start.elapsed();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("{what}: not within {limit:?}");
-}
-
-fn session(app: &App) -> &Session {
-    app.world().resource::<Session>()
-}
-
-fn roster_len(app: &App) -> usize {
-    app.world().resource::<Roster>().players.len()
+    players::player_app(P2pSettings {
+        signaling_url: format!("ws://{}", server.local_addr()),
+        // Sealed: no STUN, no TURN; host candidates only.
+        ice_servers: IceServers::none(),
+        host_grace: grace,
+        ..Default::default()
+    })
 }
 
 /// Clients whose host is gone for good: waits until every one counts down,

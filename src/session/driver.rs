@@ -5,6 +5,8 @@
 //! (through the [`LinkFactory`]), calls the [`RoomApi`], or writes
 //! [`Session::status`]. Everything it decides comes from the machine.
 
+use core::time::Duration;
+
 use bevy::{
     ecs::{message::MessageCursor, resource::IsResource},
     prelude::*,
@@ -21,8 +23,8 @@ use crate::{
     role::Role,
     settings::P2pSettings,
     transport::{
-        LinkClosed, LinkFactory, NoPath, RoomEntry, Transport,
-        bridge::{HostLinkChanged, TransportClosed, gate::PeerCutOff},
+        LinkClosed, LinkFactory, NoPath, PeerId, RoomEntry, Transport,
+        bridge::{HostLinkChanged, LinkedPeers, TransportClosed, gate::PeerCutOff},
     },
 };
 
@@ -50,6 +52,8 @@ pub(crate) struct SessionDriver {
     phase_seen: Option<GamePhase>,
     /// Where this driver is in the cut-off messages (games read them too).
     cut_offs: MessageCursor<PeerCutOff>,
+    /// This app's seat secret, and the room it is for.
+    seat: Option<(crate::share_code::ShareCode, String)>,
 }
 
 impl SessionDriver {
@@ -62,6 +66,7 @@ impl SessionDriver {
             links_open: false,
             phase_seen: None,
             cut_offs: MessageCursor::default(),
+            seat: None,
         }
     }
 }
@@ -242,9 +247,42 @@ fn apply(world: &mut World, effect: SessionEffect) {
         SessionEffect::OpenLinks { code, host_token } => {
             let settings = settings();
             debug!("opening the links of room {code}");
-            let room = RoomEntry { code, host_token };
+            // One seat secret per room, kept while this app plays in it: a
+            // host that reopens its links comes back as the same peer.
+            let seat = {
+                let mut driver = world.resource_mut::<SessionDriver>();
+                match &driver.seat {
+                    Some((room, seat)) if *room == code => seat.clone(),
+                    _ => {
+                        let seat = crate::transport::fresh_seat();
+                        driver.seat = Some((code.clone(), seat.clone()));
+                        seat
+                    }
+                }
+            };
+            let room = RoomEntry {
+                code,
+                host_token,
+                seat,
+            };
             let transport = (world.resource::<LinkFactory>().0)(&room, &settings);
             use_links(world, transport);
+        }
+        SessionEffect::Rejoin(code) => {
+            if world.resource::<SessionDriver>().links_open {
+                if let Some(mut transport) = world.get_resource_mut::<Transport>() {
+                    transport.rejoin();
+                }
+            } else {
+                // Links closed meanwhile: new ones, same seat, same peer.
+                apply(
+                    world,
+                    SessionEffect::OpenLinks {
+                        code,
+                        host_token: None,
+                    },
+                );
+            }
         }
         SessionEffect::CloseLinks => {
             world.remove_resource::<Transport>();
@@ -296,6 +334,7 @@ fn apply(world: &mut World, effect: SessionEffect) {
             if world.resource::<Session>().in_game() {
                 info!("leaving the game");
             }
+            say_goodbye(world);
             clear_room(world);
             let mut session = world.resource_mut::<Session>();
             session.status = SessionStatus::Idle;
@@ -318,6 +357,51 @@ fn apply(world: &mut World, effect: SessionEffect) {
 /// What a game that is over leaves behind goes: links closed, role dropped,
 /// the replicated world cleared on a client, the host's players and phase
 /// despawned on the host.
+/// How long the links of an app that left stay open for its goodbye to
+/// get out: the reliable channel delivers it in a round trip or two.
+pub(crate) const FAREWELL: Duration = Duration::from_millis(500);
+
+/// The links of an app that left, kept open until `until` so that its
+/// goodbye reaches its peers before the links close.
+#[derive(Resource)]
+pub(crate) struct Farewell {
+    _links: Transport,
+    until: Duration,
+}
+
+/// Tells the linked peers this app leaves on purpose, so they drop it now
+/// rather than keep its player waiting for its return; its links close a
+/// moment later ([`FAREWELL`]).
+fn say_goodbye(world: &mut World) {
+    let peers: Vec<PeerId> = {
+        let linked = world.resource::<LinkedPeers>();
+        linked.host().into_iter().chain(linked.clients()).collect()
+    };
+    let Some(mut links) = world.remove_resource::<Transport>() else {
+        return;
+    };
+    if peers.is_empty() {
+        return;
+    }
+    crate::transport::bridge::say_goodbye(&mut links, peers.into_iter());
+    let until = world.resource::<Time<Real>>().elapsed() + FAREWELL;
+    world.insert_resource(Farewell {
+        _links: links,
+        until,
+    });
+}
+
+/// Closes the links of an app that left once its goodbye had its time.
+pub(crate) fn end_farewell(
+    mut commands: Commands,
+    farewell: Option<Res<Farewell>>,
+    time: Res<Time<Real>>,
+) {
+    if farewell.is_some_and(|farewell| time.elapsed() >= farewell.until) {
+        commands.remove_resource::<Farewell>();
+    }
+}
+
 fn clear_room(world: &mut World) {
     world.remove_resource::<Transport>();
     let role = world.remove_resource::<Role>();

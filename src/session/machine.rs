@@ -38,6 +38,7 @@
 //! | host away | `HostLinkUp` | client | status of the phase, `HostReturned` |
 //! | host away | `Tick` | host away, or ended past the deadline | status `HostAway { remaining }` (and `CheckRoom` every 5 s), or `EndGame(HostDidNotReconnect)` |
 //! | host away | `RoomChecked`: the room closes in `s` | host away | the deadline is now + `s`, the server's |
+//! | host away | `RoomChecked`: the host is in the room | host away | `Rejoin`: the server introduces us to the host again (our link died, not the host) |
 //! | host away | `LinksClosed` | host away | `CloseLinks`, `CheckRoom` (the countdown goes on) |
 //! | host away | `RoomChecked`: no such room | ended | `EndGame(HostDidNotReconnect)`: the server closed it |
 //! | any in a game | `Leave` | idle | `Leave` |
@@ -180,6 +181,10 @@ pub enum SessionEffect {
     HostReturned,
     /// Tell the game hosting or joining failed ([`JoinFailed`](super::JoinFailed)).
     JoinFailed(JoinFailure),
+    /// A client whose host is in the room but not linked to it: ask the
+    /// server to introduce it to the host again (over its open links, or
+    /// new ones with the same seat).
+    Rejoin(ShareCode),
 }
 
 /// The room this app hosts.
@@ -579,6 +584,23 @@ impl SessionMachine {
                     },
                     out,
                 );
+                State::HostAway {
+                    code,
+                    until,
+                    next_check,
+                }
+            }
+            (
+                State::HostAway {
+                    code,
+                    until,
+                    next_check,
+                },
+                SessionEvent::RoomChecked(Ok(info)),
+            ) if info.host_connected => {
+                // The host is there: it is our link that died. Every check
+                // asks again until a link comes up.
+                out.push(SessionEffect::Rejoin(code.clone()));
                 State::HostAway {
                     code,
                     until,
@@ -1085,11 +1107,33 @@ mod tests {
             vec![SessionEffect::CloseLinks, SessionEffect::CheckRoom(code())]
         );
         assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
+        // The host is still in the room: our link died, not the host. Ask
+        // the server to introduce us again, at every check until linked.
         assert_eq!(
             m.on(secs(14), SessionEvent::RoomChecked(Ok(info(2)))),
-            vec![]
+            vec![SessionEffect::Rejoin(code())]
         );
         assert!(matches!(m.status(), SessionStatus::HostAway { .. }));
+        assert_eq!(
+            m.on(secs(20), SessionEvent::Tick),
+            vec![
+                SessionEffect::Status(SessionStatus::HostAway {
+                    remaining: secs(20)
+                }),
+                SessionEffect::CheckRoom(code()),
+            ]
+        );
+        assert_eq!(
+            m.on(secs(20), SessionEvent::RoomChecked(Ok(info(2)))),
+            vec![SessionEffect::Rejoin(code())]
+        );
+        assert_eq!(
+            m.on(secs(21), SessionEvent::HostLinkUp),
+            vec![
+                SessionEffect::Status(SessionStatus::Playing),
+                SessionEffect::HostReturned,
+            ]
+        );
     }
 
     #[test]
@@ -1129,12 +1173,12 @@ mod tests {
             vec![SessionEffect::EndGame(EndReason::HostDidNotReconnect)]
         );
         // A server that still sees the host (it has not noticed yet) leaves
-        // our own grace in place.
+        // our own grace in place, and we ask to be introduced again.
         let mut m = joined();
         m.on(secs(10), SessionEvent::HostLinkLost);
         assert_eq!(
             m.on(secs(10), SessionEvent::RoomChecked(Ok(info(2)))),
-            vec![]
+            vec![SessionEffect::Rejoin(code())]
         );
         assert_eq!(
             m.on(secs(12), SessionEvent::Tick),

@@ -3,10 +3,11 @@
 //! A player is an entity with [`Player`], spawned by the host and replicated.
 //! The host's own player is slot 0; each client gets the lowest free slot
 //! when its link comes up, bound to its peer id. Inputs from a client are
-//! applied to that slot and no other. A client that leaves frees its slot and
-//! its player entity is despawned; while the host itself is reconnecting, its
-//! clients' players are kept for the grace period so that they come back to
-//! their own slots.
+//! applied to that slot and no other. A client that leaves on purpose (it
+//! says goodbye), or is cut off, frees its slot and its player entity is
+//! despawned. A client whose link went down (its network, or the host's)
+//! keeps its player for `P2pSettings::client_grace`: its seat secret brings
+//! it back under the same peer id, to the same slot and entity.
 
 use core::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::{
     transport::{
         LinkRoute, Transport,
         bridge::{
-            LinkedPeer, LostWithHostLinks,
+            Departed, LinkedPeer,
             gate::{CutOffReason, PeerCutOff},
         },
     },
@@ -96,8 +97,8 @@ pub struct PlayerRoute(pub Option<LinkRoute>);
 #[derive(Component, Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ClientSlot(pub PlayerSlot);
 
-/// On the host, a player whose link dropped while the host itself was away:
-/// kept for the grace period so the player comes back to the same slot.
+/// On the host, a player whose link went down: kept for the client grace
+/// so the player comes back to the same slot.
 #[derive(Component, Clone, Copy, Debug)]
 pub struct AwaySince(pub Duration);
 
@@ -180,31 +181,33 @@ fn seat_client(
     commands.entity(add.entity).try_insert(ClientSlot(slot));
 }
 
-/// A client's link went down: free its slot, unless the host itself lost
-/// its links, in which case the client may come back with the host.
+/// A client's link went down: its player waits for it (its network or the
+/// host's failed), unless it left on purpose or was cut off.
 fn unseat_client(
     remove: On<Remove, LinkedPeer>,
     mut commands: Commands,
     time: Res<Time<Real>>,
-    clients: Query<(&LinkedPeer, Has<LostWithHostLinks>)>,
+    clients: Query<(&LinkedPeer, Has<Departed>)>,
     players: Query<(Entity, &Player)>,
 ) {
-    let Ok((&LinkedPeer(peer), host_lost_links)) = clients.get(remove.entity) else {
+    let Ok((&LinkedPeer(peer), departed)) = clients.get(remove.entity) else {
         return;
     };
     let owner = Some(peer.0.as_u128());
     let Some((entity, _)) = players.iter().find(|(_, p)| p.owner == owner) else {
         return;
     };
-    if !host_lost_links {
+    if departed {
         commands.entity(entity).try_despawn();
     } else {
+        info!("peer {peer} away: its player waits for it");
         commands
             .entity(entity)
             .try_insert(AwaySince(time.elapsed()));
     }
 }
 
+/// Players away longer than the client grace go.
 fn expire_away_players(
     mut commands: Commands,
     settings: Res<P2pSettings>,
@@ -212,7 +215,7 @@ fn expire_away_players(
     players: Query<(Entity, &AwaySince)>,
 ) {
     for (entity, away) in &players {
-        if time.elapsed().saturating_sub(away.0) > settings.host_grace {
+        if time.elapsed().saturating_sub(away.0) > settings.client_grace {
             commands.entity(entity).try_despawn();
         }
     }

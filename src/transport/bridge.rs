@@ -17,6 +17,7 @@
 pub mod client;
 pub mod gate;
 pub mod host;
+pub mod watch;
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use super::{
     packet::{MalformedPacket, Packet},
 };
 use gate::{PeerCutOff, PeerGate};
+use watch::LinkWatch;
 
 /// Largest replicon message sent unsplit on the unreliable channel: fits one
 /// UDP datagram after DTLS, SCTP and IP headers.
@@ -50,6 +52,7 @@ impl Plugin for TransportBridgePlugin {
         app.init_resource::<LinkedPeers>()
             .init_resource::<PingTracker>()
             .init_resource::<PeerGate>()
+            .init_resource::<LinkWatch>()
             .add_message::<TransportClosed>()
             .add_message::<MalformedPacketReceived>()
             .add_message::<PeerCutOff>()
@@ -74,11 +77,13 @@ fn apply_peer_limits(
     settings: Option<Res<crate::P2pSettings>>,
     role: Option<Res<crate::role::Role>>,
     mut gate: ResMut<PeerGate>,
+    mut watch: ResMut<LinkWatch>,
 ) {
     let role_changed = role.as_ref().is_some_and(|r| r.is_changed());
     let Some(settings) = settings.filter(|s| s.is_changed() || role_changed) else {
         return;
     };
+    watch.timeout = settings.link_timeout;
     let mut limits = settings.peer_limits;
     if role.as_deref() == Some(&crate::role::Role::Client) {
         limits.packets_per_second = u32::MAX;
@@ -113,10 +118,11 @@ pub enum HostLinkChanged {
 #[derive(Component, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct LinkedPeer(pub PeerId);
 
-/// On a client entity of the host that is despawned because the host's own
-/// links closed, not because that client left.
+/// On a client entity of the host that is despawned because the client is
+/// gone for good: it said goodbye, or was cut off or refused. Without it, a
+/// client whose link went down may come back, and its player waits.
 #[derive(Component, Clone, Copy, Debug)]
-pub struct LostWithHostLinks;
+pub struct Departed;
 
 /// Which peers are linked: on the host, peer to client entity; on a client,
 /// the host's peer.
@@ -140,6 +146,11 @@ impl LinkedPeers {
     /// How many client peers are linked, on the host.
     pub fn client_count(&self) -> usize {
         self.clients.len()
+    }
+
+    /// The linked client peers, on the host.
+    pub fn clients(&self) -> impl Iterator<Item = PeerId> + '_ {
+        self.clients.keys().copied()
     }
 }
 
@@ -235,8 +246,10 @@ impl PingTracker {
 pub(crate) enum Incoming {
     /// A peer's link is up.
     Linked(PeerId),
-    /// A peer's link is down.
+    /// A peer's link is down (its network failed, or it went silent).
     Unlinked(PeerId),
+    /// A peer said goodbye: it leaves on purpose, its link is being closed.
+    Departed(PeerId),
     /// A replicon message, on `channel`, from `from` (as the link saw it).
     Message {
         from: PeerId,
@@ -251,63 +264,61 @@ pub(crate) enum Incoming {
     Closed(LinkClosed),
 }
 
+/// What the receive loop keeps between calls.
+pub(crate) struct LinkBooks<'a> {
+    pub(crate) pings: &'a mut PingTracker,
+    pub(crate) gate: &'a mut PeerGate,
+    pub(crate) watch: &'a mut LinkWatch,
+}
+
 /// The one receive loop: polls the links once, holds each peer to its
 /// budget, answers pings, times pongs, reports malformed packets (a message
 /// on a channel at or past `channels` is one), cuts off the peers the gate
-/// names, and returns the rest in order.
+/// names, closes the links of peers silent for too long, and returns the
+/// rest in order.
 pub(crate) fn receive(
     transport: &mut Transport,
     now: Duration,
     channels: usize,
-    pings: &mut PingTracker,
-    gate: &mut PeerGate,
+    books: LinkBooks<'_>,
 ) -> Vec<Incoming> {
+    let LinkBooks { pings, gate, watch } = books;
     let mut events = Vec::new();
     transport.poll(now, &mut events);
     let (events, cut_offs) = gate.admit(now, events);
     let mut incoming = Vec::with_capacity(events.len());
     for cut in cut_offs {
+        watch.forget(cut.peer);
         cut_off(transport, pings, &mut incoming, cut);
     }
     for event in events {
         let malformed_from = match event {
             LinkEvent::Connected(peer) => {
+                watch.linked(peer, now);
                 incoming.push(Incoming::Linked(peer));
                 None
             }
             LinkEvent::Disconnected(peer) => {
+                watch.forget(peer);
                 pings.forget(peer);
                 incoming.push(Incoming::Unlinked(peer));
                 None
             }
             LinkEvent::Received { from, .. } if gate.is_cut_off(from) => None,
-            LinkEvent::Received { from, packet, .. } => match Packet::decode(packet) {
-                Ok(Packet::Replicon { channel, message }) if usize::from(channel) < channels => {
-                    incoming.push(Incoming::Message {
-                        from,
-                        channel,
-                        message,
-                    });
-                    None
-                }
-                Ok(Packet::Replicon { channel, .. }) => {
-                    debug!("dropping a message on unknown channel {channel} from {from}");
-                    Some(from)
-                }
-                Ok(Packet::Ping(seq)) => {
-                    // The peer is gone if this fails; its disconnect event follows.
-                    let _ = transport.send(from, Delivery::Unreliable, Packet::Pong(seq).encode());
-                    None
-                }
-                Ok(Packet::Pong(seq)) => {
-                    pings.answered(from, seq, now);
-                    None
-                }
-                Err(MalformedPacket) => {
-                    debug!("dropping a malformed packet from {from}");
-                    Some(from)
-                }
-            },
+            LinkEvent::Received { from, packet, .. } => {
+                // Anything at all, malformed too, shows the link lives.
+                watch.heard(from, now);
+                decoded(
+                    transport,
+                    now,
+                    channels,
+                    pings,
+                    watch,
+                    &mut incoming,
+                    from,
+                    packet,
+                )
+            }
             LinkEvent::Closed(reason) => {
                 incoming.push(Incoming::Closed(reason));
                 break;
@@ -316,11 +327,81 @@ pub(crate) fn receive(
         if let Some(from) = malformed_from {
             incoming.push(Incoming::Malformed(from));
             if let Some(cut) = gate.malformed(from) {
+                watch.forget(from);
                 cut_off(transport, pings, &mut incoming, cut);
             }
         }
     }
+    for peer in watch.silent(now) {
+        warn!(
+            "peer {peer} silent for {:?}: closing its link",
+            watch.timeout
+        );
+        transport.disconnect(peer);
+        pings.forget(peer);
+        incoming.push(Incoming::Unlinked(peer));
+    }
     incoming
+}
+
+/// Handles one packet from `from`; returns `Some(from)` when it was malformed.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the receive loop's state, passed on as it is"
+)]
+fn decoded(
+    transport: &mut Transport,
+    now: Duration,
+    channels: usize,
+    pings: &mut PingTracker,
+    watch: &mut LinkWatch,
+    incoming: &mut Vec<Incoming>,
+    from: PeerId,
+    packet: Bytes,
+) -> Option<PeerId> {
+    match Packet::decode(packet) {
+        Ok(Packet::Bye) => {
+            watch.forget(from);
+            pings.forget(from);
+            transport.disconnect(from);
+            incoming.push(Incoming::Departed(from));
+            None
+        }
+        Ok(Packet::Replicon { channel, message }) if usize::from(channel) < channels => {
+            incoming.push(Incoming::Message {
+                from,
+                channel,
+                message,
+            });
+            None
+        }
+        Ok(Packet::Replicon { channel, .. }) => {
+            debug!("dropping a message on unknown channel {channel} from {from}");
+            Some(from)
+        }
+        Ok(Packet::Ping(seq)) => {
+            // The peer is gone if this fails; its disconnect event follows.
+            let _ = transport.send(from, Delivery::Unreliable, Packet::Pong(seq).encode());
+            None
+        }
+        Ok(Packet::Pong(seq)) => {
+            pings.answered(from, seq, now);
+            None
+        }
+        Err(MalformedPacket) => {
+            debug!("dropping a malformed packet from {from}");
+            Some(from)
+        }
+    }
+}
+
+/// Says goodbye to `peers` (on the reliable channel), before this app
+/// closes its links on purpose: they drop it at once instead of waiting for
+/// it to come back. Best effort: links closing right after may not deliver.
+pub(crate) fn say_goodbye(transport: &mut Transport, peers: impl Iterator<Item = PeerId>) {
+    for peer in peers {
+        let _ = transport.send(peer, Delivery::Reliable, Packet::Bye.encode());
+    }
 }
 
 /// Closes a cut-off peer's link and tells the backend to drop it.

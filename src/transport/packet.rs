@@ -10,6 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 const TAG_REPLICON: u8 = 0;
 const TAG_PING: u8 = 1;
 const TAG_PONG: u8 = 2;
+const TAG_BYE: u8 = 3;
 
 /// A decoded packet.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -25,6 +26,9 @@ pub enum Packet {
     Ping(u32),
     /// The answer to [`Packet::Ping`].
     Pong(u32),
+    /// The sender leaves on purpose: its link going down next is no
+    /// network failure, and it will not come back.
+    Bye,
 }
 
 /// Bytes that are not a packet of this protocol.
@@ -44,6 +48,7 @@ impl Packet {
             }
             Packet::Ping(seq) => Self::probe(TAG_PING, *seq),
             Packet::Pong(seq) => Self::probe(TAG_PONG, *seq),
+            Packet::Bye => Bytes::from_static(&[TAG_BYE]),
         }
     }
 
@@ -69,6 +74,7 @@ impl Packet {
                     Packet::Pong(seq)
                 })
             }
+            Some(&TAG_BYE) if bytes.len() == 1 => Ok(Packet::Bye),
             _ => Err(MalformedPacket),
         }
     }
@@ -91,6 +97,7 @@ mod tests {
             },
             Packet::Ping(7),
             Packet::Pong(u32::MAX),
+            Packet::Bye,
         ] {
             assert_eq!(Packet::decode(packet.encode()), Ok(packet));
         }
@@ -98,7 +105,14 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        for bytes in [&b""[..], &[0], &[1, 2, 3], &[2, 0, 0, 0, 0, 0], &[9, 9]] {
+        for bytes in [
+            &b""[..],
+            &[0],
+            &[1, 2, 3],
+            &[2, 0, 0, 0, 0, 0],
+            &[9, 9],
+            &[3, 0],
+        ] {
             assert_eq!(
                 Packet::decode(Bytes::copy_from_slice(bytes)),
                 Err(MalformedPacket),

@@ -7,6 +7,13 @@
 //! waits for its one-time ticket (`POST /api/rooms/{code}/host-ticket` with
 //! the host token): the token itself never goes in the websocket's URL.
 //!
+//! Losing the signaling server (it restarted, the websocket dropped) is not
+//! losing the peers: the socket keeps every link and tries to get signaling
+//! back in the background, same seat, same peer id; a host
+//! first opens its room again on the server (`PUT /api/rooms/{code}`, which
+//! a restarted server needs) and fetches a new ticket. Until then nobody new
+//! can join, and play goes on.
+//!
 //! Two data channels per peer: reliable (ordered) and unreliable. The
 //! message loop runs on Bevy's IO task pool. `matchbox_socket` is our fork
 //! (`matchbox_socket/` in the repository): whatever a peer signals fails
@@ -22,12 +29,12 @@ use bevy::{
     log::{info, warn},
     tasks::IoTaskPool,
 };
-use bevy_p2p_protocol::{IceConfig, api, api::HostTicket};
+use bevy_p2p_protocol::{IceConfig, ReclaimRoom, RoomInfo, api, api::HostTicket};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
 use matchbox_socket::{
-    ChannelConfig, PeerState, RtcIceServerConfig, WebRtcSocket, WebRtcSocketBuilder,
+    ChannelConfig, PeerState, RtcIceServerConfig, SignalingState, WebRtcSocket, WebRtcSocketBuilder,
 };
 
 use super::{
@@ -45,6 +52,11 @@ const UNRELIABLE: usize = 1;
 /// After a failed `GET /api/ice` while the links are open, the next try.
 const ICE_RETRY: Duration = Duration::from_secs(30);
 
+/// The first wait before trying to get a lost signaling server back; it
+/// doubles with each failed try, up to [`RESIGNAL_MAX_WAIT`].
+const RESIGNAL_FIRST_WAIT: Duration = Duration::from_millis(500);
+const RESIGNAL_MAX_WAIT: Duration = Duration::from_secs(4);
+
 /// Links to the peers of one matchbox room.
 pub struct WebRtcLinks {
     /// `None` while the signaling server's ICE list is on its way.
@@ -57,11 +69,44 @@ pub struct WebRtcLinks {
     /// Set by the message loop's task when it ends; read by [`PeerLinks::poll`].
     loop_end: Arc<Mutex<Option<LinkClosed>>>,
     closed: bool,
+    /// Getting signaling back once the socket is open.
+    resignal: Resignal,
+}
+
+/// Getting the signaling server back after losing it, in the background:
+/// the room, this player's seat (so it comes back as the same peer), the
+/// host's token, and where the attempt stands.
+struct Resignal {
+    code: String,
+    seat: String,
+    host_token: Option<String>,
+    settings: P2pSettings,
+    /// Failed tries in a row, for the wait before the next one.
+    failures: u32,
+    /// When to try next, while signaling is lost.
+    next_try: Option<Duration>,
+    step: ResignalStep,
+    /// Whether signaling was ever up: a first connection that fails (the
+    /// server refused the seat, or cannot be reached) ends the links, as a
+    /// join that failed.
+    ever_connected: bool,
+}
+
+enum ResignalStep {
+    /// Nothing in flight: connected, or waiting for `next_try`.
+    Idle,
+    /// A host opening its room again on the server.
+    Reclaiming(Reply<RoomInfo>),
+    /// A host fetching a ticket for its new websocket.
+    Ticketing(Reply<HostTicket>),
+    /// A new websocket is opening.
+    Connecting,
 }
 
 /// A socket about to open: the room, and what it still waits for.
 struct Opening {
     code: String,
+    seat: String,
     settings: P2pSettings,
     /// `None` while the signaling server's ICE list is on its way.
     ice: Option<Vec<RtcIceServerConfig>>,
@@ -113,6 +158,16 @@ impl WebRtcLinks {
             relay_configured: false,
             loop_end: Arc::new(Mutex::new(None)),
             closed: false,
+            resignal: Resignal {
+                code: room.code.as_str().to_owned(),
+                seat: room.seat.clone(),
+                host_token: room.host_token.clone(),
+                settings: settings.clone(),
+                failures: 0,
+                next_try: None,
+                step: ResignalStep::Idle,
+                ever_connected: false,
+            },
         };
         let ice = match &settings.ice_servers {
             IceServers::Fixed(servers) => Some(servers.iter().map(rtc_server).collect()),
@@ -133,6 +188,7 @@ impl WebRtcLinks {
         };
         links.opening = Some(Opening {
             code: code.to_owned(),
+            seat: room.seat.clone(),
             settings: settings.clone(),
             ice,
             ticket,
@@ -171,6 +227,7 @@ impl WebRtcLinks {
         }
         let Some(Opening {
             code,
+            seat,
             settings,
             ice: Some(ice),
             ..
@@ -178,7 +235,7 @@ impl WebRtcLinks {
         else {
             return;
         };
-        let room_url = settings.room_url(&code, ticket.as_deref());
+        let room_url = settings.room_url(&code, ticket.as_deref(), Some(&seat));
         self.start(&room_url, &settings, ice);
     }
 
@@ -189,6 +246,8 @@ impl WebRtcLinks {
             // A refused or unreachable server should fail the join quickly,
             // not retry for long: the lobby explains the failure.
             .reconnect_attempts(Some(2))
+            // Signaling lost later is got back in the background (`Resignal`).
+            .survive_signaling_loss(true)
             .signaling_keep_alive_interval(Some(Duration::from_secs(10)))
             .handshake_timeout(Some(settings.handshake_timeout))
             .add_channel(ChannelConfig::reliable())
@@ -291,6 +350,138 @@ impl WebRtcLinks {
     }
 }
 
+impl Resignal {
+    /// How long to wait after `failures` failed tries.
+    fn wait(&self) -> Duration {
+        let doublings = self.failures.min(8);
+        (RESIGNAL_FIRST_WAIT * 2u32.pow(doublings)).min(RESIGNAL_MAX_WAIT)
+    }
+
+    fn failed(&mut self, now: Duration, why: &str) {
+        let wait = self.wait();
+        self.failures += 1;
+        self.next_try = Some(now + wait);
+        self.step = ResignalStep::Idle;
+        warn!(
+            "signaling server for room {} out of reach ({why}); trying again in {wait:?}",
+            self.code
+        );
+    }
+
+    fn url(&self, ticket: Option<&str>) -> String {
+        self.settings.room_url(&self.code, ticket, Some(&self.seat))
+    }
+
+    /// One step of getting signaling back, at `now`. Fails when the first
+    /// connection failed: there is nothing to get back.
+    fn poll(&mut self, socket: &mut WebRtcSocket, now: Duration) -> Result<(), String> {
+        match (socket.signaling_state(), &self.step) {
+            (SignalingState::Lost(why), _) if !self.ever_connected => return Err(why),
+            (SignalingState::Connected, _) => {
+                self.ever_connected = true;
+                if self.failures > 0 {
+                    info!("signaling server for room {} back", self.code);
+                }
+                self.failures = 0;
+                self.next_try = None;
+                self.step = ResignalStep::Idle;
+                return Ok(());
+            }
+            (SignalingState::Lost(why), ResignalStep::Connecting) => self.failed(now, &why),
+            (SignalingState::Lost(why), ResignalStep::Idle) if self.next_try.is_none() => {
+                // Just lost: the first try comes soon.
+                warn!(
+                    "signaling for room {} lost ({why}); keeping every link and trying to get it back",
+                    self.code
+                );
+                self.next_try = Some(now + RESIGNAL_FIRST_WAIT);
+            }
+            _ => {}
+        }
+        match &self.step {
+            ResignalStep::Idle if self.next_try.is_some_and(|at| now >= at) => {
+                self.next_try = None;
+                match &self.host_token {
+                    // A restarted server has lost the room: open it again first.
+                    Some(token) => {
+                        let url = format!(
+                            "{}{}",
+                            self.settings.http_base(),
+                            api::room_path(&self.code)
+                        );
+                        let body = ReclaimRoom {
+                            capacity: Some(self.settings.max_players),
+                            started: false,
+                        };
+                        let mut request = ehttp::Request::post(
+                            url,
+                            serde_json::to_vec(&body).unwrap_or_default(),
+                        )
+                        .with_header("Content-Type", "application/json")
+                        .with_header("Authorization", format!("Bearer {token}"));
+                        request.method = ehttp::Method::PUT;
+                        self.step = ResignalStep::Reclaiming(room_api::fetch(
+                            request,
+                            self.settings.request_timeout,
+                        ));
+                    }
+                    None => {
+                        socket.reconnect_signaling(self.url(None));
+                        self.step = ResignalStep::Connecting;
+                    }
+                }
+            }
+            ResignalStep::Reclaiming(reply) => match reply.poll() {
+                None => {}
+                Some(Ok(_)) => {
+                    let Some(token) = &self.host_token else {
+                        return Ok(());
+                    };
+                    let url = format!(
+                        "{}{}",
+                        self.settings.http_base(),
+                        api::host_ticket_path(&self.code)
+                    );
+                    let request = ehttp::Request::post(url, Vec::new())
+                        .with_header("Authorization", format!("Bearer {token}"));
+                    self.step = ResignalStep::Ticketing(room_api::fetch(
+                        request,
+                        self.settings.request_timeout,
+                    ));
+                }
+                Some(Err(failure)) => self.failed(now, &failure.to_string()),
+            },
+            ResignalStep::Ticketing(reply) => match reply.poll() {
+                None => {}
+                Some(Ok(issued)) => {
+                    socket.reconnect_signaling(self.url(Some(&issued.ticket)));
+                    self.step = ResignalStep::Connecting;
+                }
+                Some(Err(failure)) => self.failed(now, &failure.to_string()),
+            },
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Opens a new signaling session at once, if signaling is up and
+    /// nothing is in flight: the server then introduces this client to its
+    /// host again, which offers a new link if its old one is gone.
+    fn rejoin(&mut self, socket: &mut WebRtcSocket) {
+        if self.host_token.is_none()
+            && matches!(self.step, ResignalStep::Idle)
+            && socket.signaling_state() == SignalingState::Connected
+        {
+            info!(
+                "asking the server to introduce room {}'s host again",
+                self.code
+            );
+            socket.reconnect_signaling(self.url(None));
+            self.step = ResignalStep::Connecting;
+        }
+    }
+}
+
 impl WebRtcLinks {
     /// Reports the end of the links once: the message loop's, or a refusal
     /// before the socket opened.
@@ -337,6 +528,16 @@ impl PeerLinks for WebRtcLinks {
             self.report_loop_end(events);
             return;
         };
+        if let Err(why) = self.resignal.poll(socket, now) {
+            // As the message loop ending on a refused or unreachable server.
+            self.loop_end
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(LinkClosed::Signaling(why));
+            socket.close();
+            self.report_loop_end(events);
+            return;
+        }
         let changes = socket.try_update_peers();
         for (peer, state) in changes.as_deref().unwrap_or_default() {
             events.push(match state {
@@ -380,6 +581,12 @@ impl PeerLinks for WebRtcLinks {
     fn disconnect(&mut self, peer: PeerId) {
         if let Some(socket) = &mut self.socket {
             socket.disconnect(peer);
+        }
+    }
+
+    fn rejoin(&mut self) {
+        if let Some(socket) = &mut self.socket {
+            self.resignal.rejoin(socket);
         }
     }
 

@@ -4,9 +4,11 @@ use bevy::{ecs::resource::IsResource, prelude::*};
 use bevy_replicon::prelude::*;
 
 use super::{
-    HostLinkChanged, Incoming, LinkedPeers, MalformedPacketReceived, PingTracker, TransportClosed,
+    HostLinkChanged, Incoming, LinkBooks, LinkedPeers, MalformedPacketReceived, PingTracker,
+    TransportClosed,
     gate::{PeerCutOff, PeerGate},
     ping, receive, send_message,
+    watch::LinkWatch,
 };
 use crate::{role::Role, transport::Transport};
 
@@ -43,6 +45,7 @@ fn client_receive(
     mut peers: ResMut<LinkedPeers>,
     mut pings: ResMut<PingTracker>,
     mut gate: ResMut<PeerGate>,
+    mut watch: ResMut<LinkWatch>,
     mut messages: ResMut<ClientMessages>,
     mut stats: ResMut<ClientStats>,
     mut closed: MessageWriter<TransportClosed>,
@@ -63,7 +66,16 @@ fn client_receive(
     };
     let now = time.elapsed();
     let channel_count = channels.server_channels().len();
-    for incoming in receive(&mut transport, now, channel_count, &mut pings, &mut gate) {
+    for incoming in receive(
+        &mut transport,
+        now,
+        channel_count,
+        LinkBooks {
+            pings: &mut pings,
+            gate: &mut gate,
+            watch: &mut watch,
+        },
+    ) {
         match incoming {
             Incoming::Linked(peer) => {
                 // In a star only the host links to a client; the first link wins.
@@ -78,7 +90,7 @@ fn client_receive(
                     link_changes.write(HostLinkChanged::Up(peer));
                 }
             }
-            Incoming::Unlinked(peer) => {
+            Incoming::Unlinked(peer) | Incoming::Departed(peer) => {
                 if peers.host == Some(peer) {
                     debug!("host {peer} unlinked");
                     peers.host = None;

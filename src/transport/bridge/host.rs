@@ -6,10 +6,11 @@ use bevy::prelude::*;
 use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 
 use super::{
-    Incoming, LinkedPeer, LinkedPeers, LostWithHostLinks, MAX_UNRELIABLE_SIZE,
+    Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
     MalformedPacketReceived, PingTracker, TransportClosed,
     gate::{PeerCutOff, PeerGate},
     ping, receive, send_message,
+    watch::LinkWatch,
 };
 use crate::{
     role::Role,
@@ -49,6 +50,7 @@ fn host_receive(
     mut peers: ResMut<LinkedPeers>,
     mut pings: ResMut<PingTracker>,
     mut gate: ResMut<PeerGate>,
+    mut watch: ResMut<LinkWatch>,
     mut messages: ResMut<ServerMessages>,
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
@@ -64,7 +66,16 @@ fn host_receive(
     };
     let now = time.elapsed();
     let channel_count = channels.client_channels().len();
-    for incoming in receive(&mut transport, now, channel_count, &mut pings, &mut gate) {
+    for incoming in receive(
+        &mut transport,
+        now,
+        channel_count,
+        LinkBooks {
+            pings: &mut pings,
+            gate: &mut gate,
+            watch: &mut watch,
+        },
+    ) {
         match incoming {
             Incoming::Linked(peer) => {
                 if peers.clients.contains_key(&peer) {
@@ -88,12 +99,18 @@ fn host_receive(
                     commands.entity(client).try_despawn();
                 }
             }
+            Incoming::Departed(peer) => {
+                if let Some(client) = peers.clients.remove(&peer) {
+                    info!("peer {peer} (client {client}) left the game");
+                    commands.entity(client).try_insert(Departed).try_despawn();
+                }
+            }
             Incoming::Malformed(from) => {
                 malformed.write(MalformedPacketReceived { from });
             }
             Incoming::CutOff(cut) => {
                 if let Some(client) = peers.clients.remove(&cut.peer) {
-                    commands.entity(client).try_despawn();
+                    commands.entity(client).try_insert(Departed).try_despawn();
                 }
                 cut_offs.write(cut);
             }
@@ -125,11 +142,10 @@ fn host_receive(
     }
 }
 
-/// Every client goes with this host's links: marked, so the session keeps
-/// their players for their return, then despawned.
+/// Every client goes with this host's links; their players wait for them
+/// (the session keeps them for the grace).
 fn drop_all_clients(commands: &mut Commands, peers: &mut LinkedPeers, pings: &mut PingTracker) {
     for (peer, client) in peers.clients.drain() {
-        commands.entity(client).try_insert(LostWithHostLinks);
         commands.entity(client).try_despawn();
         pings.forget(peer);
     }
@@ -169,7 +185,10 @@ fn host_send(
             peers.clients.remove(&peer);
             transport.disconnect(peer);
         }
-        commands.entity(request.client).try_despawn();
+        commands
+            .entity(request.client)
+            .try_insert(Departed)
+            .try_despawn();
     }
 }
 

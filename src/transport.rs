@@ -132,8 +132,9 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// Asks the signaling server to introduce this client to its host
     /// again (a client whose host link died while the host stayed in the
     /// room): the host then offers a new link. Links without signaling do
-    /// nothing.
-    fn rejoin(&mut self) {}
+    /// nothing. `now` is the app's real time; links may ignore a request
+    /// that comes too soon after the last.
+    fn rejoin(&mut self, _now: Duration) {}
 
     /// How the link to a connected peer travels, once known. Links that
     /// have no such notion (in-memory ones) say `None`.

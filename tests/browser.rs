@@ -445,8 +445,10 @@ fn a_browser_host_shrugs_off_hostile_members() {
     assert!(linked, "the member with a valid answer linked to the page");
 
     // The page keeps its player and keeps drawing it as it moves.
+    // The member that linked and vanished (no goodbye) keeps its player
+    // for the client grace (30 s), as any player whose link went down.
     wait(
-        Duration::from_secs(30),
+        Duration::from_secs(45),
         "the page back to two players",
         || host.title().contains("players=2"),
     );

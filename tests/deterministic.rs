@@ -201,20 +201,31 @@ fn every_input_reaches_its_own_slot_and_state_converges() {
 fn lossy_jittery_links_still_deliver_inputs_and_converge() {
     let mut room = MemoryRoom::new(5, 3, game);
     room.start_game();
-    // 20 % loss, 100 ± 50 ms one way, some duplicates, on every link.
+    // 20 % loss, 100 ± 50 ms one way, some duplicates, on every link, for
+    // a minute of play: no link is taken for silent, no player drops.
     room.network.set_all_conditions(LinkConditions {
         latency: Duration::from_millis(50),
         jitter: Duration::from_millis(100),
         loss: 0.2,
         duplicate: 0.05,
     });
-    let ticks = 600u16;
+    let ticks = 3600u16;
     for _ in 0..ticks {
         for i in 0..5 {
             set_input(room.client(i), 1, 1);
         }
         room.step();
     }
+    assert!(
+        room.clients().chain([&room.host]).all(|app| app
+            .world()
+            .resource::<Roster>()
+            .players
+            .len()
+            == 6
+            && app.world().resource::<Session>().status == SessionStatus::Playing),
+        "everyone stayed in the game"
+    );
     let applied = room.host.world().resource::<Applied>().0.clone();
     for i in 0..5 {
         let slot = local_slot(room.client(i)).0;

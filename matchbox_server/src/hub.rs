@@ -94,6 +94,9 @@ struct HubInner {
     room_key: RoomKey,
     /// The next websocket's serial number.
     next_serial: u64,
+    /// Each seated peer's latest websocket: only that one's end or
+    /// disconnect may touch the peer's seat or link.
+    latest: HashMap<PeerId, u64>,
     limits: HubLimits,
     /// Signals dropped since the server started: by [`signals::check`], or
     /// because their receiver's queue was full.
@@ -113,9 +116,6 @@ const EVENT_HEADROOM: usize = 2 * bevy_p2p_protocol::room::MAX_PLAYERS + 4;
 
 /// How to reach one seated peer.
 struct Link {
-    /// Which websocket this is: a peer back under its own id replaces its
-    /// old one, whose end must then leave the seat alone.
-    serial: u64,
     /// The peer's outgoing queue, bounded by [`HubLimits::peer_queue`].
     sender: mpsc::Sender<Message>,
     /// Fired to end the peer's task (its room closed, it was removed, or it
@@ -170,6 +170,7 @@ impl Hub {
             registry: Registry::new(settings),
             room_key,
             next_serial: 0,
+            latest: HashMap::new(),
             dropped_signals: 0,
             links: HashMap::new(),
             sockets: AddressCounter::new(
@@ -363,10 +364,10 @@ impl Hub {
         let (kick, kicked) = oneshot::channel();
         let serial = hub.next_serial;
         hub.next_serial += 1;
+        hub.latest.insert(peer, serial);
         hub.links.insert(
             peer,
             Link {
-                serial,
                 sender,
                 kick: Some(kick),
                 full_since: None,
@@ -389,14 +390,12 @@ impl Hub {
     pub(crate) fn leave(&self, peer: PeerId, client: IpAddr, serial: u64, closed: bool) {
         let mut hub = self.lock();
         hub.sockets.close(client);
-        match hub.links.get(&peer) {
-            Some(link) if link.serial != serial => return,
-            Some(_) => {
-                hub.links.remove(&peer);
-            }
-            // Kicked (its link is gone already): the seat is still its.
-            None => {}
+        if hub.latest.get(&peer) != Some(&serial) {
+            return;
         }
+        hub.latest.remove(&peer);
+        // Its link may be gone already (kicked): the seat is still its.
+        hub.links.remove(&peer);
         let effects = hub.registry.leave(peer, closed, Instant::now());
         hub.apply(effects);
     }
@@ -467,11 +466,7 @@ impl Hub {
     pub(crate) fn disconnect(&self, peer: PeerId, serial: u64, code: u16, reason: &'static str) {
         let mut hub = self.lock();
         // A websocket its peer has replaced has no say over the new one.
-        if hub
-            .links
-            .get(&peer)
-            .is_some_and(|link| link.serial == serial)
-        {
+        if hub.latest.get(&peer) == Some(&serial) {
             hub.close(peer, code, reason);
         }
     }

@@ -80,9 +80,10 @@ pub struct ServerConfig {
     pub capacity: usize,
     /// How long a dropped host's seat is kept before the room closes. Default 30 s.
     pub host_grace: Duration,
-    /// How long a client whose websocket dropped (without a close) keeps
-    /// its seat: back under the same seat secret, it gets it again, even in
-    /// a full room. Default 30 s.
+    /// How long a client whose websocket dropped (no close frame) keeps its
+    /// seat: back under the same seat secret, it gets it again, even in a
+    /// full room. A close frame, or its host removing it, frees the seat at
+    /// once. Default 30 s.
     pub client_grace: Duration,
     /// The secret host tokens are made with. With one, a host can open its
     /// room again, same code, after the server restarted (rooms live in
@@ -169,8 +170,9 @@ pub struct Limits {
     /// the socket (`1009`) before they are parsed. Default 64 KiB.
     pub max_message_bytes: usize,
     /// Signals queued for one peer; past it, signals to that peer are
-    /// dropped until it reads (a flood from one peer cannot get another
-    /// closed). The server's own events have room beyond it; a peer that
+    /// dropped (a flood from one peer does not close another), and a peer
+    /// that takes nothing from its full queue for `write_stall_timeout` is
+    /// closed. The server's own events have room beyond it; a peer that
     /// lets that fill too is closed as a slow reader. Default 64.
     pub peer_queue: usize,
     /// Messages one websocket may send (`1008 too_many_messages` past it).

@@ -353,13 +353,22 @@ mod tests {
     async fn a_write_that_makes_no_progress_fails_after_the_stall() {
         let (near, mut far) = tokio::io::duplex(64);
         let mut guarded = StallGuard::new(near, Duration::from_secs(30));
-        // Progress, however slow, keeps the connection.
+        // Progress, however slow, keeps the connection: each write waits
+        // 29 s for the reader to make room.
+        let reader = tokio::spawn(async move {
+            for _ in 0..4 {
+                tokio::time::sleep(Duration::from_secs(29)).await;
+                let mut read = [0; 128];
+                far.read_exact(&mut read).await.expect("read");
+            }
+            far
+        });
+        let started = tokio::time::Instant::now();
         for _ in 0..4 {
-            guarded.write_all(&[7; 64]).await.expect("room to write");
-            tokio::time::advance(Duration::from_secs(29)).await;
-            let mut read = [0; 64];
-            far.read_exact(&mut read).await.expect("read");
+            guarded.write_all(&[7; 128]).await.expect("slow but going");
         }
+        assert!(started.elapsed() >= Duration::from_secs(4 * 29));
+        let _far = reader.await.expect("the reader");
         // Now nobody reads: the write fails once 30 s have passed, flushes
         // in between (a websocket read flushes) changing nothing.
         guarded.write_all(&[7; 64]).await.expect("fills the buffer");

@@ -154,9 +154,9 @@ async fn run(
     // Set when the peer's stream broke (an oversized message): what it
     // still sends cannot be read.
     let mut unreadable = false;
-    // Whether the peer ended on purpose (a close frame, or closed for what
-    // it sent): its seat is freed. Otherwise it dropped, and a client's
-    // seat is kept for it for a while.
+    // Whether the peer ended on purpose (a close frame) or was closed for
+    // what it sent: a client's seat is freed. Otherwise (it dropped, went
+    // silent or stopped reading) the seat waits for it for the grace.
     let mut closed = false;
     let mut budget = TokenBucket::new(limits.messages, tokio::time::Instant::now().into_std());
     loop {

@@ -14,11 +14,12 @@
 //!
 //! A seat belongs to a peer id, and a player that names its seat secret
 //! gets the same id every time (`token::seat_peer_id`). A websocket that
-//! drops without a close (a lost network, a restart of the player's
-//! router) leaves its seat *away*: the host's for the host grace, a
-//! client's for the client grace. Its peer links may well still work, and
-//! the same id coming back takes the same seat, even in a full room. A
-//! websocket closed on purpose frees a client's seat at once.
+//! drops (no close frame: a lost network, the silence timeout) leaves its
+//! seat *away*: the host's for the host grace, a client's for the client
+//! grace. Its peer links may well still work, and the same id coming back
+//! takes the same seat, even in a full room. A client that closes its
+//! websocket frees its seat at once, and so does its host by removing it;
+//! a removed id stays out of the room.
 
 use crate::{code, signals::Direction};
 use bevy_p2p_protocol::{CreatedRoom, ErrorCode, RoomInfo, RoomState};
@@ -118,9 +119,14 @@ enum HostSeat<P> {
     NeverConnected,
     /// A websocket with the token holds the seat.
     Connected(P),
-    /// The host dropped at `since`; the room closes at `since + host_grace`.
-    Away { since: Instant },
+    /// The host `peer` dropped at `since`; the room closes at
+    /// `since + host_grace` unless it comes back.
+    Away { since: Instant, peer: P },
 }
+
+/// Peer ids a room keeps refusing after its host removed them; the oldest
+/// is forgotten past this many.
+const REMOVED_KEPT: usize = 64;
 
 #[derive(Debug)]
 struct Room<P> {
@@ -133,6 +139,8 @@ struct Room<P> {
     host: HostSeat<P>,
     /// Client seats in join order, away ones included.
     clients: Vec<ClientSeat<P>>,
+    /// Ids its host removed: they do not come back under the same seat.
+    removed: Vec<P>,
     /// A host ticket is outstanding.
     host_reserved: bool,
     /// Client tickets outstanding: they count against capacity.
@@ -151,6 +159,7 @@ impl<P: Copy + Eq> Room<P> {
             capacity,
             host: HostSeat::NeverConnected,
             clients: Vec::new(),
+            removed: Vec::new(),
             host_reserved: false,
             clients_reserved: 0,
             started,
@@ -267,7 +276,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let code = code::normalize(code)?;
         let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
         let closes_in_secs = match room.host {
-            HostSeat::Away { since } => {
+            HostSeat::Away { since, .. } => {
                 let left = (since + self.settings.host_grace).saturating_duration_since(now);
                 Some(left.as_secs() + u64::from(left.subsec_nanos() > 0))
             }
@@ -363,9 +372,13 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let Some(peer) = peer.filter(|&peer| room.client_seat(peer).is_some()) else {
             return Ok(Vec::new());
         };
-        // The seat goes now, away or not: a removed client does not get it back.
+        // The seat goes now, away or not, and the id stays out.
         room.clients.retain(|seat| seat.peer != peer);
         self.seats.remove(&peer);
+        if room.removed.len() >= REMOVED_KEPT {
+            room.removed.remove(0);
+        }
+        room.removed.push(peer);
         info!(code = %code::redacted(&code), %peer, "client removed by its host");
         let mut effects = vec![Effect::Remove(peer)];
         if let HostSeat::Connected(host) = room.host {
@@ -433,10 +446,12 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 room.host_reserved = true;
                 Role::Host
             }
-            None if room.host == HostSeat::Connected(peer) => {
+            None if matches!(room.host, HostSeat::Connected(host) | HostSeat::Away { peer: host, .. } if host == peer) =>
+            {
                 // The host's own id without its ticket: not a client's.
                 return Err(ErrorCode::BadHostToken);
             }
+            None if room.removed.contains(&peer) => return Err(ErrorCode::RemovedByHost),
             None if room.client_seat(peer).is_some() => {
                 returning = true;
                 Role::Client
@@ -601,8 +616,8 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         Ok((reservation.code, reservation.role, effects))
     }
 
-    /// `peer`'s websocket ended, closed on purpose (`closed`) or dropped:
-    /// frees or keeps its seat, and says who must hear of it.
+    /// `peer`'s websocket ended, closed (on purpose, or for what it sent) or
+    /// dropped: frees or keeps its seat, and says who must hear of it.
     pub(crate) fn leave(&mut self, peer: P, closed: bool, now: Instant) -> Vec<Effect<P>> {
         let Some(code) = self.seats.get(&peer).cloned() else {
             // Already gone: its room closed and kicked it.
@@ -615,7 +630,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let mut effects = Vec::new();
         if room.host == HostSeat::Connected(peer) {
             self.seats.remove(&peer);
-            room.host = HostSeat::Away { since: now };
+            room.host = HostSeat::Away { since: now, peer };
             effects.extend(
                 room.present_clients()
                     .map(|client| Effect::Left { to: client, peer }),
@@ -709,7 +724,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let mut gone = Vec::new();
         for (code, room) in &self.rooms {
             let why = match room.host {
-                HostSeat::Away { since } if now.duration_since(since) >= host_grace => {
+                HostSeat::Away { since, .. } if now.duration_since(since) >= host_grace => {
                     "room closed: host did not come back"
                 }
                 HostSeat::NeverConnected

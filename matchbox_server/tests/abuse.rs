@@ -698,6 +698,12 @@ async fn no_code_token_or_ticket_reaches_the_logs() {
     )
     .await;
     assert_eq!(wrong.err().map(|e| e.0), Some(403));
+    // A player with a seat secret, which names it in every log line.
+    let seat = "a-seat-secret-QWERTY-0123456789";
+    let seated = ws_from(ATTACKER, addr, &format!("{}?seat={seat}", room.code), &[])
+        .await
+        .map_err(|e| e.0);
+    assert!(seated.is_ok(), "{seated:?}");
     let bearer = format!("Bearer {}", room.host_token);
     let removed = http_from(
         ATTACKER,
@@ -708,7 +714,7 @@ async fn no_code_token_or_ticket_reaches_the_logs() {
     )
     .await;
     assert_eq!(removed.status, 204);
-    drop((host, client));
+    drop((host, client, seated));
     sleep(Duration::from_millis(300)).await;
     drop(server);
     let logs = std::fs::read_to_string(&log_path).expect("read the logs");
@@ -716,7 +722,7 @@ async fn no_code_token_or_ticket_reaches_the_logs() {
     // The logs speak of the room, by its tag.
     assert!(logs.contains("room#"), "{logs}");
     assert!(logs.contains("host joined"), "{logs}");
-    for secret in [room.code.as_str(), guess, &room.host_token, "forged"] {
+    for secret in [room.code.as_str(), guess, &room.host_token, "forged", seat] {
         // Lower case too, unless it could be part of a hex peer id or tag.
         let lower = secret.to_lowercase();
         let hex = lower.chars().all(|c| c.is_ascii_hexdigit());

@@ -290,6 +290,7 @@ async fn server_health(addr: std::net::SocketAddr) -> u16 {
 async fn a_leaving_client_frees_its_seat() {
     let server = start(ServerConfig {
         capacity: 3,
+        client_grace: Duration::from_secs(30),
         ..test_config()
     })
     .await;
@@ -305,11 +306,56 @@ async fn a_leaving_client_frees_its_seat() {
         Some(409)
     );
 
+    // A close frame: the seat is free at once, whatever the grace.
     let c1_id = c1.id;
     c1.close().await;
     assert_eq!(host.next_event().await, JsonPeerEvent::PeerLeft(c1_id));
     let c3 = connect(addr, &room.code, None).await;
     assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(c3.id));
+}
+
+#[tokio::test]
+async fn a_client_its_host_removed_stays_out() {
+    let server = start(ServerConfig {
+        host_grace: Duration::from_secs(30),
+        client_grace: Duration::from_secs(30),
+        ..test_config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let seat = format!("{}?seat=removed-seat-0123456789", room.code);
+    let client = connect(addr, &seat, None).await;
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([client.id]));
+    let bearer = format!("Bearer {}", room.host_token);
+    let removed = http(
+        addr,
+        "DELETE",
+        &format!("/api/rooms/{}/peers/{}", room.code, client.id),
+        &[("Authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(removed.status, 204);
+    client.expect_closed().await;
+    // Its seat is free at once, but not for it.
+    let back = try_connect(addr, &seat, None).await.err();
+    assert_eq!(back, Some((403, json!({"error": "removed_by_host"}))));
+    let other = connect(addr, &room.code, None).await;
+    assert_ne!(other.id, host.id);
+    // Nor may anyone take the host's id as a client while the host is away.
+    let host_seat = format!("{}?seat=the-hosts-seat-0123456789", room.code);
+    drop(host);
+    let mut host = connect(addr, &host_seat, Some(&room.host_token)).await;
+    assert_eq!(host.expect_new_peers(1).await, HashSet::from([other.id]));
+    drop(host);
+    sleep(QUIET).await;
+    let posing = try_connect(addr, &host_seat, None).await.err();
+    assert_eq!(
+        posing,
+        Some((403, json!({"error": "bad_host_token"}))),
+        "the away host's id is not a client's"
+    );
 }
 
 #[tokio::test]
@@ -1186,6 +1232,7 @@ async fn behind_a_proxy_one_client_cannot_hold_every_request_slot() {
 async fn a_seat_secret_brings_a_dropped_client_back_to_its_seat() {
     let server = start(ServerConfig {
         capacity: 2,
+        client_grace: Duration::from_secs(30),
         ..test_config()
     })
     .await;

@@ -275,11 +275,14 @@ pub enum ErrorCode {
     RequestTimeout,
     /// The request's body is larger than the endpoint takes.
     RequestTooLarge,
+    /// The room's host removed this player: it may not take a seat there
+    /// again under the same seat secret.
+    RemovedByHost,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by name.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::InvalidCode,
         Self::RoomNotFound,
         Self::RoomFull,
@@ -296,6 +299,7 @@ impl ErrorCode {
         Self::OriginNotAllowed,
         Self::RequestTimeout,
         Self::RequestTooLarge,
+        Self::RemovedByHost,
     ];
 
     /// The name sent as `{"error": "..."}`.
@@ -317,6 +321,7 @@ impl ErrorCode {
             Self::OriginNotAllowed => "origin_not_allowed",
             Self::RequestTimeout => "request_timeout",
             Self::RequestTooLarge => "request_too_large",
+            Self::RemovedByHost => "removed_by_host",
         }
     }
 
@@ -324,7 +329,7 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidCode | Self::BadRequest => 400,
-            Self::BadHostToken | Self::OriginNotAllowed => 403,
+            Self::BadHostToken | Self::OriginNotAllowed | Self::RemovedByHost => 403,
             Self::RoomNotFound | Self::NotFound => 404,
             Self::RequestTimeout => 408,
             Self::RoomFull | Self::HostSeatTaken => 409,

@@ -24,7 +24,7 @@ use crate::{
     settings::P2pSettings,
     transport::{
         LinkClosed, LinkFactory, NoPath, PeerId, RoomEntry, Transport,
-        bridge::{HostLinkChanged, LinkedPeers, TransportClosed, gate::PeerCutOff},
+        bridge::{HostLinkChanged, LinkedPeers, PeerDeparted, TransportClosed, gate::PeerCutOff},
     },
 };
 
@@ -52,6 +52,8 @@ pub(crate) struct SessionDriver {
     phase_seen: Option<GamePhase>,
     /// Where this driver is in the cut-off messages (games read them too).
     cut_offs: MessageCursor<PeerCutOff>,
+    /// And in the goodbyes.
+    departures: MessageCursor<PeerDeparted>,
     /// This app's seat secret, and the room it is for.
     seat: Option<(crate::share_code::ShareCode, String)>,
 }
@@ -66,6 +68,7 @@ impl SessionDriver {
             links_open: false,
             phase_seen: None,
             cut_offs: MessageCursor::default(),
+            departures: MessageCursor::default(),
             seat: None,
         }
     }
@@ -137,12 +140,21 @@ pub(crate) fn drive_session(world: &mut World) {
         events.extend(phase.map(SessionEvent::PhaseChanged));
     }
     world.resource_scope(|world, mut driver: Mut<SessionDriver>| {
+        // A client cut off, refused, or gone on purpose: its seat on the
+        // server goes too (a websocket's end keeps it for the client grace).
         let messages = world.resource::<Messages<PeerCutOff>>();
         events.extend(
             driver
                 .cut_offs
                 .read(messages)
                 .map(|cut| SessionEvent::ClientCutOff(cut.peer)),
+        );
+        let messages = world.resource::<Messages<PeerDeparted>>();
+        events.extend(
+            driver
+                .departures
+                .read(messages)
+                .map(|gone| SessionEvent::ClientCutOff(gone.0)),
         );
     });
     events.push(SessionEvent::Tick);
@@ -270,8 +282,9 @@ fn apply(world: &mut World, effect: SessionEffect) {
         }
         SessionEffect::Rejoin(code) => {
             if world.resource::<SessionDriver>().links_open {
+                let now = world.resource::<Time<Real>>().elapsed();
                 if let Some(mut transport) = world.get_resource_mut::<Transport>() {
-                    transport.rejoin();
+                    transport.rejoin(now);
                 }
             } else {
                 // Links closed meanwhile: new ones, same seat, same peer.
@@ -336,6 +349,9 @@ fn apply(world: &mut World, effect: SessionEffect) {
             }
             say_goodbye(world);
             clear_room(world);
+            // Whoever joins next, even the same room, is a new player: its
+            // old links may still be saying goodbye under the old id.
+            world.resource_mut::<SessionDriver>().seat = None;
             let mut session = world.resource_mut::<Session>();
             session.status = SessionStatus::Idle;
             session.code = None;
@@ -354,9 +370,6 @@ fn apply(world: &mut World, effect: SessionEffect) {
     }
 }
 
-/// What a game that is over leaves behind goes: links closed, role dropped,
-/// the replicated world cleared on a client, the host's players and phase
-/// despawned on the host.
 /// How long the links of an app that left stay open for its goodbye to
 /// get out: the reliable channel delivers it in a round trip or two.
 pub(crate) const FAREWELL: Duration = Duration::from_millis(500);
@@ -402,8 +415,12 @@ pub(crate) fn end_farewell(
     }
 }
 
+/// What a game that is over leaves behind goes: links closed, role dropped,
+/// the replicated world cleared on a client, the host's players and phase
+/// despawned on the host.
 fn clear_room(world: &mut World) {
     world.remove_resource::<Transport>();
+    world.resource_mut::<LinkedPeers>().forget_host();
     let role = world.remove_resource::<Role>();
     {
         let mut driver = world.resource_mut::<SessionDriver>();

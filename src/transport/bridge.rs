@@ -56,6 +56,7 @@ impl Plugin for TransportBridgePlugin {
             .add_message::<TransportClosed>()
             .add_message::<MalformedPacketReceived>()
             .add_message::<PeerCutOff>()
+            .add_message::<PeerDeparted>()
             .add_systems(
                 PreUpdate,
                 apply_peer_limits
@@ -124,6 +125,11 @@ pub struct LinkedPeer(pub PeerId);
 #[derive(Component, Clone, Copy, Debug)]
 pub struct Departed;
 
+/// Written on the host when a client said goodbye: it left on purpose,
+/// and its seat on the server can go at once.
+#[derive(Message, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PeerDeparted(pub PeerId);
+
 /// Which peers are linked: on the host, peer to client entity; on a client,
 /// the host's peer.
 #[derive(Resource, Default, Debug)]
@@ -151,6 +157,13 @@ impl LinkedPeers {
     /// The linked client peers, on the host.
     pub fn clients(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.clients.keys().copied()
+    }
+
+    /// Forgets the host a client was linked to, when it leaves the room:
+    /// with no role left, the client backend no longer looks, and the next
+    /// room's host (the same peer, if the same room) must count as new.
+    pub(crate) fn forget_host(&mut self) {
+        self.host = None;
     }
 }
 

@@ -29,7 +29,7 @@ use bevy::{
     log::{info, warn},
     tasks::IoTaskPool,
 };
-use bevy_p2p_protocol::{IceConfig, ReclaimRoom, RoomInfo, api, api::HostTicket};
+use bevy_p2p_protocol::{ErrorCode, IceConfig, ReclaimRoom, RoomInfo, api, api::HostTicket};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
@@ -43,6 +43,7 @@ use super::{
 use crate::{
     P2pSettings,
     lobby::{Reply, room_api},
+    session::JoinFailure,
     settings::{IceServer, IceServers},
 };
 
@@ -53,9 +54,15 @@ const UNRELIABLE: usize = 1;
 const ICE_RETRY: Duration = Duration::from_secs(30);
 
 /// The first wait before trying to get a lost signaling server back; it
-/// doubles with each failed try, up to [`RESIGNAL_MAX_WAIT`].
+/// doubles with each failed try, up to [`RESIGNAL_MAX_WAIT`]: a server
+/// that stays away is asked twice a minute per player, which no rate limit
+/// minds.
 const RESIGNAL_FIRST_WAIT: Duration = Duration::from_millis(500);
-const RESIGNAL_MAX_WAIT: Duration = Duration::from_secs(4);
+const RESIGNAL_MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// The least time between two requests to be introduced to the host again:
+/// more than a handshake takes, so a new request never cuts one short.
+const REJOIN_EVERY: Duration = Duration::from_secs(15);
 
 /// Links to the peers of one matchbox room.
 pub struct WebRtcLinks {
@@ -90,6 +97,12 @@ struct Resignal {
     /// server refused the seat, or cannot be reached) ends the links, as a
     /// join that failed.
     ever_connected: bool,
+    /// Set when the server will never take this room back (a restarted
+    /// server without the room secret refused the host's token): the
+    /// links play on, and nobody new can join.
+    given_up: bool,
+    /// When this client last asked to be introduced again.
+    last_rejoin: Option<Duration>,
 }
 
 enum ResignalStep {
@@ -167,6 +180,8 @@ impl WebRtcLinks {
                 next_try: None,
                 step: ResignalStep::Idle,
                 ever_connected: false,
+                given_up: false,
+                last_rejoin: None,
             },
         };
         let ice = match &settings.ice_servers {
@@ -375,11 +390,14 @@ impl Resignal {
     /// One step of getting signaling back, at `now`. Fails when the first
     /// connection failed: there is nothing to get back.
     fn poll(&mut self, socket: &mut WebRtcSocket, now: Duration) -> Result<(), String> {
+        if self.given_up {
+            return Ok(());
+        }
         match (socket.signaling_state(), &self.step) {
             (SignalingState::Lost(why), _) if !self.ever_connected => return Err(why),
             (SignalingState::Connected, _) => {
                 self.ever_connected = true;
-                if self.failures > 0 {
+                if matches!(self.step, ResignalStep::Connecting) {
                     info!("signaling server for room {} back", self.code);
                 }
                 self.failures = 0;
@@ -433,6 +451,19 @@ impl Resignal {
             }
             ResignalStep::Reclaiming(reply) => match reply.poll() {
                 None => {}
+                Some(Err(JoinFailure::ServerError(why)))
+                    if why == ErrorCode::BadHostToken.as_str() =>
+                {
+                    // Asking again changes nothing, and each try would spend
+                    // from the server's budget for wrong tokens.
+                    warn!(
+                        "the signaling server does not know room {} any more (restarted without \
+                         its room secret): play goes on, nobody new can join",
+                        self.code
+                    );
+                    self.given_up = true;
+                    self.step = ResignalStep::Idle;
+                }
                 Some(Ok(_)) => {
                     let Some(token) = &self.host_token else {
                         return Ok(());
@@ -467,11 +498,16 @@ impl Resignal {
     /// Opens a new signaling session at once, if signaling is up and
     /// nothing is in flight: the server then introduces this client to its
     /// host again, which offers a new link if its old one is gone.
-    fn rejoin(&mut self, socket: &mut WebRtcSocket) {
+    fn rejoin(&mut self, socket: &mut WebRtcSocket, now: Duration) {
+        let recently = self
+            .last_rejoin
+            .is_some_and(|at| now.saturating_sub(at) < REJOIN_EVERY);
         if self.host_token.is_none()
+            && !recently
             && matches!(self.step, ResignalStep::Idle)
             && socket.signaling_state() == SignalingState::Connected
         {
+            self.last_rejoin = Some(now);
             info!(
                 "asking the server to introduce room {}'s host again",
                 self.code
@@ -584,9 +620,9 @@ impl PeerLinks for WebRtcLinks {
         }
     }
 
-    fn rejoin(&mut self) {
+    fn rejoin(&mut self, now: Duration) {
         if let Some(socket) = &mut self.socket {
-            self.resignal.rejoin(socket);
+            self.resignal.rejoin(socket, now);
         }
     }
 

@@ -27,6 +27,7 @@ pub fn test_config() -> ServerConfig {
     ServerConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
         host_grace: Duration::from_millis(300),
+        client_grace: Duration::from_millis(300),
         unclaimed_expiry: Duration::from_secs(3600),
         ..ServerConfig::default()
     }

@@ -7,7 +7,7 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 
 use super::{
     Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
-    MalformedPacketReceived, PingTracker, TransportClosed,
+    MalformedPacketReceived, PeerDeparted, PingTracker, TransportClosed,
     gate::{PeerCutOff, PeerGate},
     ping, receive, send_message,
     watch::LinkWatch,
@@ -55,6 +55,7 @@ fn host_receive(
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
     mut cut_offs: MessageWriter<PeerCutOff>,
+    mut departures: MessageWriter<PeerDeparted>,
     mut stats: Query<&mut ConnectedClientStats>,
 ) {
     if role.as_deref() != Some(&Role::Host) {
@@ -103,6 +104,7 @@ fn host_receive(
                 if let Some(client) = peers.clients.remove(&peer) {
                     info!("peer {peer} (client {client}) left the game");
                     commands.entity(client).try_insert(Departed).try_despawn();
+                    departures.write(PeerDeparted(peer));
                 }
             }
             Incoming::Malformed(from) => {

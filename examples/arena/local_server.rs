@@ -26,7 +26,9 @@ pub fn ensure(settings: &P2pSettings) -> Option<BackgroundServer> {
     match spawn_in_background(config) {
         Ok(server) => {
             println!(
-                "No signaling server answered at {}: started one in this process on {}.",
+                "No signaling server answered at {}: started one in this process on {}. \
+                 It has only the games hosted on it: to join a game hosted elsewhere, \
+                 start with --join CODE once that server is back.",
                 settings.signaling_url,
                 server.local_addr()
             );

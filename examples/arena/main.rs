@@ -52,8 +52,14 @@ fn main() {
         std::process::exit(2);
     }
     // Kept alive for the whole run: dropping it stops the embedded server.
+    // Never for a player joining a code: a stand-in server cannot have the
+    // game, and "Game not found" would hide that the real server is down.
     #[cfg(not(target_family = "wasm"))]
-    let _local_server = local_server::ensure(&settings);
+    let _local_server = if options.join.is_none() {
+        local_server::ensure(&settings)
+    } else {
+        None
+    };
 
     arena_app(options, settings).run();
 }

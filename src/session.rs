@@ -121,6 +121,8 @@ pub enum EndReason {
     ReconnectFailed,
     /// The link to the server or the host broke; the text says how.
     ConnectionLost(String),
+    /// The host left on purpose (it said goodbye): nothing to wait for.
+    HostLeft,
 }
 
 impl fmt::Display for EndReason {
@@ -130,6 +132,7 @@ impl fmt::Display for EndReason {
             EndReason::HostDidNotReconnect => f.write_str("host did not reconnect"),
             EndReason::ReconnectFailed => f.write_str("could not get back into the room"),
             EndReason::ConnectionLost(why) => write!(f, "connection lost ({why})"),
+            EndReason::HostLeft => f.write_str("the host ended the game"),
         }
     }
 }

@@ -176,3 +176,26 @@ fn a_client_whose_link_died_comes_back_to_its_slot_and_player() {
     assert_eq!(player_entity(refs[0]), Some(before), "same player entity");
     input_arrives(&mut refs, 1, 5, Duration::from_secs(5));
 }
+
+#[test]
+fn a_host_that_leaves_ends_the_game_at_once() {
+    if !sealed("a_host_that_leaves_ends_the_game_at_once") {
+        return;
+    }
+    let server = server("127.0.0.1:0".parse().expect("an address"));
+    let (mut apps, _code) = a_game(server.local_addr(), 2);
+    let mut refs: Vec<&mut App> = apps.iter_mut().collect();
+    refs[0].world_mut().write_message(LobbyRequest::Leave);
+    // Its goodbye arrives before its links close: no countdown for a host
+    // that is not coming back.
+    let took = run_until(&mut refs, Duration::from_secs(5), "the game over", |apps| {
+        apps[1..]
+            .iter()
+            .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostLeft))
+    });
+    println!(
+        "a host's goodbye: its clients' game over {:.2} s after it left",
+        took.as_secs_f64()
+    );
+    assert_eq!(session(refs[0]).status, SessionStatus::Idle);
+}

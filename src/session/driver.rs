@@ -107,6 +107,7 @@ pub(crate) fn drive_session(world: &mut World) {
         events.push(match change {
             HostLinkChanged::Up(_) => SessionEvent::HostLinkUp,
             HostLinkChanged::Lost => SessionEvent::HostLinkLost,
+            HostLinkChanged::Ended => SessionEvent::HostLeft,
         });
     }
     for TransportClosed(why) in world.resource_mut::<Messages<TransportClosed>>().drain() {

@@ -35,6 +35,7 @@
 //! | client | `PhaseChanged(phase)` | client | status of the phase |
 //! | client | `HostLinkLost` | host away | status `HostAway`, `HostLost`, `CheckRoom` |
 //! | client | `LinksClosed` | ended | `EndGame(ConnectionLost)` |
+//! | client, host away or awaiting host | `HostLeft` (the host said goodbye) | ended | `EndGame(HostLeft)` |
 //! | host away | `HostLinkUp` | client | status of the phase, `HostReturned` |
 //! | host away | `Tick` | host away, or ended past the deadline | status `HostAway { remaining }` (and `CheckRoom` every 5 s), or `EndGame(HostDidNotReconnect)` |
 //! | host away | `RoomChecked`: the room closes in `s` | host away | the deadline is now + `s`, the server's |
@@ -103,6 +104,8 @@ pub enum SessionEvent {
     HostLinkUp,
     /// A client's link to its host went down.
     HostLinkLost,
+    /// A client's host left the room on purpose (it said goodbye).
+    HostLeft,
     /// This app's links closed (the signaling socket, or the WebRTC stack).
     LinksClosed(String),
     /// The signaling server gave this app's socket its id.
@@ -532,6 +535,13 @@ impl SessionMachine {
                     until,
                     next_check,
                 }
+            }
+            (
+                State::Client { .. } | State::HostAway { .. } | State::AwaitingHost { .. },
+                SessionEvent::HostLeft,
+            ) => {
+                bevy::log::info!("the host ended the game");
+                self.end(EndReason::HostLeft, out)
             }
             (State::Client { code }, SessionEvent::HostLinkLost) => {
                 let grace = self.config.host_grace;
@@ -1134,6 +1144,19 @@ mod tests {
                 SessionEffect::HostReturned,
             ]
         );
+    }
+
+    #[test]
+    fn a_host_that_says_goodbye_ends_the_game_at_once() {
+        let mut m = joined();
+        m.on(secs(1), SessionEvent::PhaseChanged(GamePhase::Playing));
+        assert_eq!(
+            m.on(secs(2), SessionEvent::HostLeft),
+            vec![SessionEffect::EndGame(EndReason::HostLeft)]
+        );
+        assert_eq!(m.status(), &SessionStatus::Ended(EndReason::HostLeft));
+        // No countdown, and nothing more to do but leave.
+        assert!(m.on(secs(40), SessionEvent::Tick).is_empty());
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub enum HostLinkChanged {
     Up(PeerId),
     /// The host link is gone.
     Lost,
+    /// The host said goodbye: it left the room on purpose.
+    Ended,
 }
 
 /// The peer behind a [`ConnectedClient`] entity on the host.

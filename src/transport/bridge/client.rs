@@ -90,11 +90,18 @@ fn client_receive(
                     link_changes.write(HostLinkChanged::Up(peer));
                 }
             }
-            Incoming::Unlinked(peer) | Incoming::Departed(peer) => {
+            Incoming::Unlinked(peer) => {
                 if peers.host == Some(peer) {
                     debug!("host {peer} unlinked");
                     peers.host = None;
                     link_changes.write(HostLinkChanged::Lost);
+                }
+            }
+            Incoming::Departed(peer) => {
+                if peers.host == Some(peer) {
+                    info!("host {peer} left the game");
+                    peers.host = None;
+                    link_changes.write(HostLinkChanged::Ended);
                 }
             }
             Incoming::Malformed(from) => {

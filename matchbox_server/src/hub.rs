@@ -237,17 +237,10 @@ impl Hub {
         if !host {
             hub.lookups.check(client, now)?;
         }
-        let code = match f(&mut hub.registry) {
-            Ok(found) => return Ok(found),
-            Err(code) => code,
-        };
-        if is_a_miss(code) {
-            if host {
-                hub.lookups.check(client, now)?;
-            }
-            hub.lookups.spend(client, now);
+        match f(&mut hub.registry) {
+            Ok(found) => Ok(found),
+            Err(code) => Err(hub.failed_lookup(client, now, code, host)),
         }
-        Err(code.into())
     }
 
     /// Opens a room for `client`, within its room-creation budget; `f` gets
@@ -296,12 +289,8 @@ impl Hub {
                 }
                 Ok((info, created))
             }
-            Err(code) => {
-                drop(hub);
-                // A wrong token is a miss like any other.
-                self.lookup_as_host(client, |_| Err::<(), _>(code))
-                    .map(|()| unreachable!("a failure stays a failure"))
-            }
+            // A wrong token is a miss like any other.
+            Err(code) => Err(hub.failed_lookup(client, now, code, true)),
         }
     }
 
@@ -489,6 +478,25 @@ impl Hub {
 }
 
 impl HubInner {
+    /// A lookup by `client` failed with `code`: a miss spends from its
+    /// guessing budget. A host's request (`host`) was let through without
+    /// checking that budget first, so a spent one answers it now.
+    fn failed_lookup(
+        &mut self,
+        client: IpAddr,
+        now: Instant,
+        code: ErrorCode,
+        host: bool,
+    ) -> Refusal {
+        if is_a_miss(code) {
+            if host && let Err(refused) = self.lookups.check(client, now) {
+                return refused.into();
+            }
+            self.lookups.spend(client, now);
+        }
+        code.into()
+    }
+
     fn send(&mut self, to: PeerId, event: &JsonPeerEvent) {
         let Some(link) = self.links.get(&to) else {
             debug!(%to, "no channel for peer");

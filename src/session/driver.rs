@@ -421,7 +421,6 @@ pub(crate) fn end_farewell(
 /// despawned on the host.
 fn clear_room(world: &mut World) {
     world.remove_resource::<Transport>();
-    world.resource_mut::<LinkedPeers>().forget_host();
     let role = world.remove_resource::<Role>();
     {
         let mut driver = world.resource_mut::<SessionDriver>();

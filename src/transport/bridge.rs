@@ -160,13 +160,6 @@ impl LinkedPeers {
     pub fn clients(&self) -> impl Iterator<Item = PeerId> + '_ {
         self.clients.keys().copied()
     }
-
-    /// Forgets the host a client was linked to, when it leaves the room:
-    /// with no role left, the client backend no longer looks, and the next
-    /// room's host (the same peer, if the same room) must count as new.
-    pub(crate) fn forget_host(&mut self) {
-        self.host = None;
-    }
 }
 
 /// Round-trip probes in flight and their results. Pure bookkeeping: it says
@@ -279,11 +272,13 @@ pub(crate) enum Incoming {
     Closed(LinkClosed),
 }
 
-/// What the receive loop keeps between calls.
-pub(crate) struct LinkBooks<'a> {
-    pub(crate) pings: &'a mut PingTracker,
-    pub(crate) gate: &'a mut PeerGate,
-    pub(crate) watch: &'a mut LinkWatch,
+/// What the receive loop keeps between calls: both backends take it as
+/// one system parameter.
+#[derive(bevy::ecs::system::SystemParam)]
+pub(crate) struct LinkBooks<'w> {
+    pub(crate) pings: ResMut<'w, PingTracker>,
+    pub(crate) gate: ResMut<'w, PeerGate>,
+    pub(crate) watch: ResMut<'w, LinkWatch>,
 }
 
 /// The one receive loop: polls the links once, holds each peer to its
@@ -295,9 +290,10 @@ pub(crate) fn receive(
     transport: &mut Transport,
     now: Duration,
     channels: usize,
-    books: LinkBooks<'_>,
+    books: &mut LinkBooks,
 ) -> Vec<Incoming> {
     let LinkBooks { pings, gate, watch } = books;
+    let (pings, gate, watch) = (&mut **pings, &mut **gate, &mut **watch);
     let mut events = Vec::new();
     transport.poll(now, &mut events);
     let (events, cut_offs) = gate.admit(now, events);

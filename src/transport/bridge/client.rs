@@ -4,11 +4,8 @@ use bevy::{ecs::resource::IsResource, prelude::*};
 use bevy_replicon::prelude::*;
 
 use super::{
-    HostLinkChanged, Incoming, LinkBooks, LinkedPeers, MalformedPacketReceived, PingTracker,
-    TransportClosed,
-    gate::{PeerCutOff, PeerGate},
-    ping, receive, send_message,
-    watch::LinkWatch,
+    HostLinkChanged, Incoming, LinkBooks, LinkedPeers, MalformedPacketReceived, TransportClosed,
+    gate::PeerCutOff, ping, receive, send_message,
 };
 use crate::{role::Role, transport::Transport};
 
@@ -43,9 +40,7 @@ fn client_receive(
     time: Res<Time<Real>>,
     channels: Res<RepliconChannels>,
     mut peers: ResMut<LinkedPeers>,
-    mut pings: ResMut<PingTracker>,
-    mut gate: ResMut<PeerGate>,
-    mut watch: ResMut<LinkWatch>,
+    mut books: LinkBooks,
     mut messages: ResMut<ClientMessages>,
     mut stats: ResMut<ClientStats>,
     mut closed: MessageWriter<TransportClosed>,
@@ -54,28 +49,19 @@ fn client_receive(
     mut link_changes: MessageWriter<HostLinkChanged>,
     stale: Query<Entity, (With<Remote>, Without<IsResource>)>,
 ) {
-    if role.as_deref() != Some(&Role::Client) {
-        return;
-    }
+    // No longer a client, or no links: no host either. (A client that left
+    // and joins again, even the same room, must link anew.)
+    let transport = transport.filter(|_| role.as_deref() == Some(&Role::Client));
     let Some(mut transport) = transport else {
         if let Some(host) = peers.host.take() {
-            pings.forget(host);
+            books.pings.forget(host);
             link_changes.write(HostLinkChanged::Lost);
         }
         return;
     };
     let now = time.elapsed();
     let channel_count = channels.server_channels().len();
-    for incoming in receive(
-        &mut transport,
-        now,
-        channel_count,
-        LinkBooks {
-            pings: &mut pings,
-            gate: &mut gate,
-            watch: &mut watch,
-        },
-    ) {
+    for incoming in receive(&mut transport, now, channel_count, &mut books) {
         match incoming {
             Incoming::Linked(peer) => {
                 // In a star only the host links to a client; the first link wins.
@@ -127,7 +113,7 @@ fn client_receive(
                 warn!("client links closed: {reason}");
                 closed.write(TransportClosed(reason));
                 if let Some(host) = peers.host.take() {
-                    pings.forget(host);
+                    books.pings.forget(host);
                     link_changes.write(HostLinkChanged::Lost);
                 }
                 return;
@@ -135,9 +121,14 @@ fn client_receive(
         }
     }
     if let Some(host) = peers.host {
-        ping(&mut transport, now, &mut pings, core::iter::once(host));
-        stats.rtt = pings.rtt(host);
-        stats.packet_loss = pings.loss(host);
+        ping(
+            &mut transport,
+            now,
+            &mut books.pings,
+            core::iter::once(host),
+        );
+        stats.rtt = books.pings.rtt(host);
+        stats.packet_loss = books.pings.loss(host);
     }
 }
 

@@ -7,10 +7,8 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 
 use super::{
     Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
-    MalformedPacketReceived, PeerDeparted, PingTracker, TransportClosed,
-    gate::{PeerCutOff, PeerGate},
-    ping, receive, send_message,
-    watch::LinkWatch,
+    MalformedPacketReceived, PeerDeparted, TransportClosed, gate::PeerCutOff, ping, receive,
+    send_message,
 };
 use crate::{
     role::Role,
@@ -48,9 +46,7 @@ fn host_receive(
     time: Res<Time<Real>>,
     channels: Res<RepliconChannels>,
     mut peers: ResMut<LinkedPeers>,
-    mut pings: ResMut<PingTracker>,
-    mut gate: ResMut<PeerGate>,
-    mut watch: ResMut<LinkWatch>,
+    mut books: LinkBooks,
     mut messages: ResMut<ServerMessages>,
     mut closed: MessageWriter<TransportClosed>,
     mut malformed: MessageWriter<MalformedPacketReceived>,
@@ -62,21 +58,12 @@ fn host_receive(
         return;
     }
     let Some(mut transport) = transport else {
-        drop_all_clients(&mut commands, &mut peers, &mut pings);
+        drop_all_clients(&mut commands, &mut peers, &mut books.pings);
         return;
     };
     let now = time.elapsed();
     let channel_count = channels.client_channels().len();
-    for incoming in receive(
-        &mut transport,
-        now,
-        channel_count,
-        LinkBooks {
-            pings: &mut pings,
-            gate: &mut gate,
-            watch: &mut watch,
-        },
-    ) {
+    for incoming in receive(&mut transport, now, channel_count, &mut books) {
         match incoming {
             Incoming::Linked(peer) => {
                 if peers.clients.contains_key(&peer) {
@@ -129,24 +116,28 @@ fn host_receive(
             Incoming::Closed(reason) => {
                 warn!("host links closed: {reason}");
                 closed.write(TransportClosed(reason));
-                drop_all_clients(&mut commands, &mut peers, &mut pings);
+                drop_all_clients(&mut commands, &mut peers, &mut books.pings);
                 return;
             }
         }
     }
     let linked: Vec<PeerId> = peers.clients.keys().copied().collect();
-    ping(&mut transport, now, &mut pings, linked.into_iter());
+    ping(&mut transport, now, &mut books.pings, linked.into_iter());
     for (&peer, &client) in &peers.clients {
         if let Ok(mut stats) = stats.get_mut(client) {
-            stats.rtt = pings.rtt(peer);
-            stats.packet_loss = pings.loss(peer);
+            stats.rtt = books.pings.rtt(peer);
+            stats.packet_loss = books.pings.loss(peer);
         }
     }
 }
 
 /// Every client goes with this host's links; their players wait for them
 /// (the session keeps them for the grace).
-fn drop_all_clients(commands: &mut Commands, peers: &mut LinkedPeers, pings: &mut PingTracker) {
+fn drop_all_clients(
+    commands: &mut Commands,
+    peers: &mut LinkedPeers,
+    pings: &mut super::PingTracker,
+) {
     for (peer, client) in peers.clients.drain() {
         commands.entity(client).try_despawn();
         pings.forget(peer);

@@ -172,10 +172,10 @@ impl P2pSettings {
         url.as_str().trim_end_matches('/').to_owned()
     }
 
-    /// The websocket URL of a room, with the host's one-time ticket when
-    /// hosting and the player's seat secret (see
-    /// [`RoomEntry`](crate::transport::RoomEntry)).
-    pub fn room_url(&self, code: &str, host_ticket: Option<&str>, seat: Option<&str>) -> String {
+    /// The websocket URL of a room, with the one-time ticket the player got
+    /// for its seat (see [`RoomEntry`](crate::transport::RoomEntry)): no
+    /// secret of the player's ever goes in this URL.
+    pub fn room_url(&self, code: &str, ticket: Option<SocketTicket<'_>>) -> String {
         let Ok(mut url) = self.signaling() else {
             return format!("{}/{code}", self.signaling_url.trim_end_matches('/'));
         };
@@ -183,12 +183,16 @@ impl P2pSettings {
             path.pop_if_empty().push(code);
         }
         url.set_query(None);
-        if let Some(ticket) = host_ticket {
-            url.query_pairs_mut()
-                .append_pair(api::HOST_TICKET_PARAM, ticket);
-        }
-        if let Some(seat) = seat {
-            url.query_pairs_mut().append_pair(api::SEAT_PARAM, seat);
+        match ticket {
+            Some(SocketTicket::Host(ticket)) => {
+                url.query_pairs_mut()
+                    .append_pair(api::HOST_TICKET_PARAM, ticket);
+            }
+            Some(SocketTicket::Seat(ticket)) => {
+                url.query_pairs_mut()
+                    .append_pair(api::SEAT_TICKET_PARAM, ticket);
+            }
+            None => {}
         }
         url.into()
     }
@@ -200,6 +204,19 @@ impl P2pSettings {
             None => format!("{}{}", self.http_base(), api::play_path(code)),
         }
     }
+}
+
+/// A one-time websocket ticket, bought over HTTP just before the socket
+/// opens (`POST` [`host_ticket_path`](api::host_ticket_path) or
+/// [`seat_ticket_path`](api::seat_ticket_path)): it goes in the websocket's
+/// URL instead of the secret it was bought with, since browsers cannot set a
+/// websocket's headers and proxies log URLs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocketTicket<'a> {
+    /// For the host seat, bought with the host token.
+    Host(&'a str),
+    /// For a client's seat, bought with its seat secret.
+    Seat(&'a str),
 }
 
 /// A [`P2pSettings`] value the plugin cannot work with.
@@ -311,11 +328,11 @@ mod tests {
         let settings = with_url("wss://play.example.com/");
         assert_eq!(settings.http_base(), "https://play.example.com");
         assert_eq!(
-            settings.room_url("ABC234", Some("t0k"), Some("5eat")),
-            "wss://play.example.com/ABC234?host_ticket=t0k&seat=5eat"
+            settings.room_url("ABC234", Some(SocketTicket::Host("t0k"))),
+            "wss://play.example.com/ABC234?host_ticket=t0k"
         );
         assert_eq!(
-            settings.room_url("ABC234", None, None),
+            settings.room_url("ABC234", None),
             "wss://play.example.com/ABC234"
         );
         assert_eq!(
@@ -329,8 +346,8 @@ mod tests {
         let settings = P2pSettings::default();
         assert_eq!(settings.http_base(), "http://127.0.0.1:3536");
         assert_eq!(
-            settings.room_url("ABC234", None, Some("5eat")),
-            "ws://127.0.0.1:3536/ABC234?seat=5eat"
+            settings.room_url("ABC234", Some(SocketTicket::Seat("5eat"))),
+            "ws://127.0.0.1:3536/ABC234?seat_ticket=5eat"
         );
     }
 
@@ -339,7 +356,7 @@ mod tests {
         let settings = with_url("wss://example.com/p2p/?x=1");
         assert_eq!(settings.http_base(), "https://example.com/p2p");
         assert_eq!(
-            settings.room_url("ABC234", Some("a b&c"), None),
+            settings.room_url("ABC234", Some(SocketTicket::Host("a b&c"))),
             "wss://example.com/p2p/ABC234?host_ticket=a+b%26c"
         );
     }

@@ -136,6 +136,10 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// that comes too soon after the last.
     fn rejoin(&mut self, _now: Duration) {}
 
+    /// The host started the game in this room: links that may have to
+    /// open the room again on a signaling server that lost it say so.
+    fn game_started(&mut self) {}
+
     /// How the link to a connected peer travels, once known. Links that
     /// have no such notion (in-memory ones) say `None`.
     fn route(&self, _peer: PeerId) -> Option<LinkRoute> {

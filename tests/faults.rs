@@ -123,6 +123,16 @@ fn a_signaling_restart_keeps_play_going_and_the_room_takes_new_players() {
     );
     assert!(refs[..3].iter().all(|app| playing(app)));
     input_arrives(&mut refs, 3, 4, Duration::from_secs(5));
+    // The room came back as it was: a game being played, not a lobby.
+    let url = format!("http://{addr}{}", bevy_p2p_protocol::api::room_path(&code));
+    let answer = ehttp::fetch_blocking(&ehttp::Request::get(url)).expect("the room's info");
+    let info: bevy_p2p_protocol::RoomInfo =
+        serde_json::from_slice(&answer.bytes).expect("a room info");
+    assert_eq!(
+        info.state,
+        bevy_p2p_protocol::RoomState::Playing,
+        "{info:?}"
+    );
 }
 
 #[test]

@@ -28,7 +28,7 @@ use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, ReclaimRoom, RoomInfo,
     api::{
         HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS,
-        START_ROUTE,
+        SEAT_TICKET_ROUTE, START_ROUTE, TicketRequest,
     },
 };
 use matchbox_protocol::PeerId;
@@ -121,10 +121,11 @@ pub(crate) fn routes(
     let api = Router::new()
         .route(ROOMS, post(create_room))
         .route(ROOM_ROUTE, get(room_info).put(reclaim_room))
+        .route(HOST_TICKET_ROUTE, post(host_ticket))
+        .route(SEAT_TICKET_ROUTE, post(seat_ticket))
         .layer(axum::Extension(Links(published.public_url.clone())))
         .layer(axum::Extension(requests))
         .route(START_ROUTE, post(start_game))
-        .route(HOST_TICKET_ROUTE, post(host_ticket))
         .route(PEER_ROUTE, delete(remove_peer))
         .with_state(hub)
         .route(ICE, get(ice_servers).with_state(Arc::new(published.ice)))
@@ -389,22 +390,73 @@ async fn start_game(
 }
 
 /// `POST /api/rooms/{code}/host-ticket` with `Authorization: Bearer
-/// <host_token>`: a one-time ticket for the host's websocket, so that the
-/// token never travels in a URL (browsers cannot set a websocket's headers).
+/// <host_token>` and an optional [`TicketRequest`] body naming the host's
+/// seat secret: a one-time ticket for the host's websocket, so that neither
+/// the token nor the secret travels in a URL (browsers cannot set a
+/// websocket's headers).
 async fn host_ticket(
     State(hub): State<Hub>,
     ClientAddr(client): ClientAddr,
+    axum::Extension(requests): axum::Extension<RequestLimits>,
     Path(code): Path<String>,
     headers: HeaderMap,
+    body: Body,
 ) -> Response {
-    let ticket = match fresh_secret() {
-        Ok(ticket) => ticket,
-        Err(failed) => return error_response(failed),
+    let (peer, ticket) = match ticket_request(&code, body, requests).await {
+        Ok(asked) => asked,
+        Err(refused) => return error_response(refused),
     };
     let token = host_token(&headers);
     let issued = hub.lookup_as_host(client, |rooms| {
-        rooms.issue_host_ticket(&code, token, ticket.clone(), Instant::now())
+        rooms.issue_host_ticket(&code, token, ticket.clone(), peer, Instant::now())
     });
+    ticket_response(issued, ticket)
+}
+
+/// `POST /api/rooms/{code}/seat-ticket` with a [`TicketRequest`] naming the
+/// player's seat secret: a one-time ticket for its websocket, which seats
+/// it as the peer that secret stands for. A lookup like `GET
+/// /api/rooms/{code}` (it tells whether the code is live), held to the same
+/// budget.
+async fn seat_ticket(
+    State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
+    axum::Extension(requests): axum::Extension<RequestLimits>,
+    Path(code): Path<String>,
+    body: Body,
+) -> Response {
+    let (peer, ticket) = match ticket_request(&code, body, requests).await {
+        Ok((Some(peer), ticket)) => (peer, ticket),
+        Ok((None, _)) => return error_response(ErrorCode::BadRequest),
+        Err(refused) => return error_response(refused),
+    };
+    let issued = hub.lookup(client, |rooms| {
+        rooms.issue_seat_ticket(&code, ticket.clone(), peer, Instant::now())
+    });
+    ticket_response(issued, ticket)
+}
+
+/// A ticket request's seat secret, as the peer id it names in room `code`
+/// (user input, both), and a fresh ticket.
+async fn ticket_request(
+    code: &str,
+    body: Body,
+    requests: RequestLimits,
+) -> Result<(Option<PeerId>, String), ErrorCode> {
+    let asked: TicketRequest = optional_json(body, requests).await?;
+    let peer = match asked.seat {
+        Some(seat) => {
+            let canonical = crate::code::normalize(code)?;
+            let peer = crate::token::seat_peer_id(&canonical, &seat);
+            Some(peer.map_err(|_| ErrorCode::BadRequest)?)
+        }
+        None => None,
+    };
+    Ok((peer, fresh_secret()?))
+}
+
+/// `201` with a websocket ticket just issued, or the refusal.
+fn ticket_response(issued: Result<(), Refusal>, ticket: String) -> Response {
     match issued {
         Ok(()) => (
             StatusCode::CREATED,

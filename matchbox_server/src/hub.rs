@@ -131,9 +131,29 @@ struct Link {
 /// times out.
 pub(crate) struct SeatHold {
     hub: Hub,
+    /// Whom the seat is for.
+    peer: PeerId,
     /// Taken by [`Hub::join`].
     ticket: Option<Ticket>,
     client: IpAddr,
+}
+
+impl SeatHold {
+    /// Whom the seat is for: the id its websocket is told (`IdAssigned`).
+    pub(crate) fn peer(&self) -> PeerId {
+        self.peer
+    }
+}
+
+/// The one-time ticket a websocket's URL carries, if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Presented<'a> {
+    /// None: a client with a new peer id.
+    Nothing,
+    /// A host ticket, for the host seat.
+    Host(&'a str),
+    /// A seat ticket: a client whose seat secret names its peer id.
+    Seat(&'a str),
 }
 
 impl Drop for SeatHold {
@@ -158,7 +178,10 @@ pub(crate) struct Outbox {
 fn is_a_miss(code: ErrorCode) -> bool {
     matches!(
         code,
-        ErrorCode::RoomNotFound | ErrorCode::InvalidCode | ErrorCode::BadHostToken
+        ErrorCode::RoomNotFound
+            | ErrorCode::InvalidCode
+            | ErrorCode::BadHostToken
+            | ErrorCode::BadTicket
     )
 }
 
@@ -295,29 +318,41 @@ impl Hub {
     }
 
     /// Before a websocket upgrade: reserves the seat it asks for and the
-    /// address's socket slot, or refuses. `code` and `host_ticket` are
-    /// user input.
+    /// address's socket slot, or refuses. The seat is for the peer the
+    /// websocket's ticket names, else for `fresh`. `code` and the ticket
+    /// are user input.
     pub(crate) fn admit(
         &self,
         client: IpAddr,
         code: &str,
-        host_ticket: Option<&str>,
-        peer: PeerId,
+        ticket: Presented<'_>,
+        fresh: PeerId,
     ) -> Result<SeatHold, Refusal> {
         if self.lock().sockets.try_open(client).is_err() {
             return Err(ErrorCode::TooManyConnections.into());
         }
-        let reserve =
-            |rooms: &mut Registry<PeerId>| rooms.reserve(code, host_ticket, peer, Instant::now());
-        // A host ticket is a secret like the token: a valid one is no guess.
-        let reserved = if host_ticket.is_some() {
-            self.lookup_as_host(client, reserve)
-        } else {
-            self.lookup(client, reserve)
+        let reserve = |rooms: &mut Registry<PeerId>| {
+            let now = Instant::now();
+            let (host_ticket, peer) = match ticket {
+                Presented::Nothing => (None, fresh),
+                Presented::Host(host) => {
+                    let peer = rooms.host_ticket_peer(code, host, now).unwrap_or(fresh);
+                    (Some(host), peer)
+                }
+                Presented::Seat(seat) => (None, rooms.redeem_seat_ticket(code, seat, now)?),
+            };
+            let reserved = rooms.reserve(code, host_ticket, peer, now)?;
+            Ok((reserved, peer))
+        };
+        // A ticket is a secret like the token: a valid one is no guess.
+        let reserved = match ticket {
+            Presented::Nothing => self.lookup(client, reserve),
+            Presented::Host(_) | Presented::Seat(_) => self.lookup_as_host(client, reserve),
         };
         match reserved {
-            Ok(ticket) => Ok(SeatHold {
+            Ok((ticket, peer)) => Ok(SeatHold {
                 hub: self.clone(),
+                peer,
                 ticket: Some(ticket),
                 client,
             }),

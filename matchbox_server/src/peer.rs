@@ -12,7 +12,7 @@
 use crate::{
     api,
     forwarded::ClientAddr,
-    hub::{Hub, Outbox, SeatHold},
+    hub::{Hub, Outbox, Presented, SeatHold},
     limits::{Rate, TokenBucket},
     listener::ConnectionSlot,
     origin::Origins,
@@ -27,7 +27,7 @@ use axum::{
 };
 use bevy_p2p_protocol::{
     ErrorCode,
-    api::{HOST_TICKET_PARAM, SEAT_PARAM},
+    api::{HOST_TICKET_PARAM, SEAT_TICKET_PARAM},
 };
 use futures::{SinkExt, StreamExt};
 use matchbox_protocol::{JsonPeerEvent, JsonPeerRequest, PeerId, PeerRequest};
@@ -58,7 +58,8 @@ pub(crate) struct Sockets {
 }
 
 /// `GET /` and `GET /{code}` with `Upgrade: websocket` (the host adds
-/// `?host_ticket=`): refused before the upgrade, or upgraded and run.
+/// `?host_ticket=`, a client that names its seat `?seat_ticket=`): refused
+/// before the upgrade, or upgraded and run.
 pub(crate) async fn upgrade(
     State(sockets): State<Sockets>,
     ClientAddr(client): ClientAddr,
@@ -73,20 +74,16 @@ pub(crate) async fn upgrade(
     }
     // `/` has no path: not a code.
     let code = path.map(|Path(code)| code).unwrap_or_default();
-    let host_ticket = query.get(HOST_TICKET_PARAM).map(String::as_str);
-    // A seat secret names the same peer every time; without one, a peer
-    // is new each time it connects.
-    let peer = match query.get(SEAT_PARAM) {
-        Some(seat) => {
-            let canonical = crate::code::normalize(&code).unwrap_or_default();
-            match crate::token::seat_peer_id(&canonical, seat) {
-                Ok(peer) => peer,
-                Err(_) => return api::error_response(ErrorCode::BadRequest),
-            }
-        }
-        None => PeerId(uuid::Uuid::new_v4()),
+    // A ticket bought with a seat secret names the same peer every time;
+    // without one, a peer is new each time it connects.
+    let ticket = match (query.get(HOST_TICKET_PARAM), query.get(SEAT_TICKET_PARAM)) {
+        (None, None) => Presented::Nothing,
+        (Some(host), None) => Presented::Host(host),
+        (None, Some(seat)) => Presented::Seat(seat),
+        (Some(_), Some(_)) => return api::error_response(ErrorCode::BadRequest),
     };
-    let hold = match sockets.hub.admit(client, &code, host_ticket, peer) {
+    let fresh = PeerId(uuid::Uuid::new_v4());
+    let hold = match sockets.hub.admit(client, &code, ticket, fresh) {
         Ok(hold) => hold,
         Err(refusal) => {
             debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");
@@ -98,25 +95,19 @@ pub(crate) async fn upgrade(
         .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
-            run(socket, sockets, hold, peer, code, client).await;
+            run(socket, sockets, hold, code, client).await;
         })
 }
 
 /// Runs one seated websocket to its end.
-async fn run(
-    socket: WebSocket,
-    sockets: Sockets,
-    hold: SeatHold,
-    peer: PeerId,
-    code: String,
-    client: IpAddr,
-) {
+async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, client: IpAddr) {
     let Sockets {
         hub,
         limits,
         mut stopping,
         ..
     } = sockets;
+    let peer = hold.peer();
     let (mut sink, mut stream) = socket.split();
     // The id first: a host's introductions follow at once.
     let assigned = JsonPeerEvent::IdAssigned(peer).to_string();

@@ -2,7 +2,7 @@
 //!
 //! Everything here is plain data driven by explicit `now` instants, so the
 //! state machine is unit-tested without a network or a clock. The websocket
-//! side ([`crate::topology`]) turns the returned [`Effect`]s into messages.
+//! side ([`crate::hub`]) turns the returned [`Effect`]s into messages.
 //!
 //! A connection goes through two steps. Before the websocket upgrade,
 //! [`Registry::reserve`] checks the code, the token and the capacity and holds
@@ -13,7 +13,8 @@
 //! [`RESERVATION_TIMEOUT`].
 //!
 //! A seat belongs to a peer id, and a player that names its seat secret
-//! gets the same id every time (`token::seat_peer_id`). A websocket that
+//! (in the request for its one-time websocket ticket, never in a URL) gets
+//! the same id every time (`token::seat_peer_id`). A websocket that
 //! drops (no close frame: a lost network, the silence timeout) leaves its
 //! seat *away*: the host's for the host grace, a client's for the client
 //! grace. Its peer links may well still work, and the same id coming back
@@ -41,6 +42,11 @@ pub(crate) const HOST_TICKET_LIFETIME: Duration = Duration::from_secs(30);
 /// Host tickets a room keeps at once (a retrying host may ask for several);
 /// the oldest goes first.
 const HOST_TICKETS_KEPT: usize = 4;
+
+/// Seat tickets a room keeps at once, per player it holds: each player may
+/// have a couple in flight (a retry). The oldest goes first, so asking for
+/// many fills nothing.
+const SEAT_TICKETS_PER_PLAYER: usize = 2;
 
 /// Attempts at drawing a code that no live room uses before giving up.
 const CODE_ATTEMPTS: usize = 64;
@@ -131,9 +137,12 @@ const REMOVED_KEPT: usize = 64;
 #[derive(Debug)]
 struct Room<P> {
     host_token: String,
-    /// One-time tickets for the host's websocket, with their expiry: the
-    /// token itself never goes in the websocket's URL.
-    host_tickets: Vec<(String, Instant)>,
+    /// One-time tickets for the host's websocket: the token itself never
+    /// goes in the websocket's URL.
+    host_tickets: Vec<SocketTicket<P>>,
+    /// One-time tickets for clients' websockets, each naming the peer its
+    /// seat secret stands for: the secret never goes in a URL either.
+    seat_tickets: Vec<SocketTicket<P>>,
     /// Players the room holds, host included.
     capacity: usize,
     host: HostSeat<P>,
@@ -156,6 +165,7 @@ impl<P: Copy + Eq> Room<P> {
         Self {
             host_token,
             host_tickets: Vec::new(),
+            seat_tickets: Vec::new(),
             capacity,
             host: HostSeat::NeverConnected,
             clients: Vec::new(),
@@ -191,6 +201,37 @@ impl<P: Copy + Eq> Room<P> {
             (_, false) => RoomState::Waiting,
         }
     }
+}
+
+/// A one-time websocket ticket: its secret, the peer it seats (for a host
+/// that named no seat secret: none, a new id), and its expiry.
+#[derive(Debug)]
+struct SocketTicket<P> {
+    secret: String,
+    peer: Option<P>,
+    expires: Instant,
+}
+
+/// Keeps `ticket` among `tickets`, dropping expired ones and, past `kept`,
+/// the oldest.
+fn keep_ticket<P>(
+    tickets: &mut Vec<SocketTicket<P>>,
+    ticket: SocketTicket<P>,
+    kept: usize,
+    now: Instant,
+) {
+    tickets.retain(|held| held.expires > now);
+    if tickets.len() >= kept {
+        tickets.remove(0);
+    }
+    tickets.push(ticket);
+}
+
+/// The live ticket among `tickets` whose secret is `presented`, if any.
+fn find_ticket<P>(tickets: &[SocketTicket<P>], presented: &str, now: Instant) -> Option<usize> {
+    tickets
+        .iter()
+        .position(|held| held.expires > now && crate::token::matches(presented, &held.secret))
 }
 
 #[derive(Debug)]
@@ -388,12 +429,14 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
     }
 
     /// Gives the host (`host_token`) a one-time `ticket` for its websocket,
-    /// good until `now` + [`HOST_TICKET_LIFETIME`].
+    /// good until `now` + [`HOST_TICKET_LIFETIME`], that seats it as `peer`
+    /// (the id its seat secret stands for) or, for `None`, as a new id.
     pub(crate) fn issue_host_ticket(
         &mut self,
         code: &str,
         host_token: Option<&str>,
         ticket: String,
+        peer: Option<P>,
         now: Instant,
     ) -> Result<(), ErrorCode> {
         let code = code::normalize(code)?;
@@ -401,12 +444,63 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
             return Err(ErrorCode::BadHostToken);
         }
-        room.host_tickets.retain(|(_, expiry)| *expiry > now);
-        if room.host_tickets.len() >= HOST_TICKETS_KEPT {
-            room.host_tickets.remove(0);
-        }
-        room.host_tickets.push((ticket, now + HOST_TICKET_LIFETIME));
+        let ticket = SocketTicket {
+            secret: ticket,
+            peer,
+            expires: now + HOST_TICKET_LIFETIME,
+        };
+        keep_ticket(&mut room.host_tickets, ticket, HOST_TICKETS_KEPT, now);
         Ok(())
+    }
+
+    /// Gives a client a one-time `ticket` for its websocket, good until
+    /// `now` + [`HOST_TICKET_LIFETIME`], that seats it as `peer` (the id its
+    /// seat secret stands for). Whether there is a seat for it is decided
+    /// when the websocket comes; an id its host removed is refused here
+    /// already. `code` may be user input.
+    pub(crate) fn issue_seat_ticket(
+        &mut self,
+        code: &str,
+        ticket: String,
+        peer: P,
+        now: Instant,
+    ) -> Result<(), ErrorCode> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
+        if room.removed.contains(&peer) {
+            return Err(ErrorCode::RemovedByHost);
+        }
+        let ticket = SocketTicket {
+            secret: ticket,
+            peer: Some(peer),
+            expires: now + HOST_TICKET_LIFETIME,
+        };
+        let kept = room.capacity.max(1) * SEAT_TICKETS_PER_PLAYER;
+        keep_ticket(&mut room.seat_tickets, ticket, kept, now);
+        Ok(())
+    }
+
+    /// The peer a client's seat `ticket` for room `code` stands for; the
+    /// ticket is used up.
+    pub(crate) fn redeem_seat_ticket(
+        &mut self,
+        code: &str,
+        ticket: &str,
+        now: Instant,
+    ) -> Result<P, ErrorCode> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get_mut(&code).ok_or(ErrorCode::RoomNotFound)?;
+        let found = find_ticket(&room.seat_tickets, ticket, now).ok_or(ErrorCode::BadTicket)?;
+        let redeemed = room.seat_tickets.swap_remove(found);
+        redeemed.peer.ok_or(ErrorCode::BadTicket)
+    }
+
+    /// The peer a live host `ticket` of room `code` seats, if it names one
+    /// (the ticket stays: [`Self::reserve`] uses it up).
+    pub(crate) fn host_ticket_peer(&self, code: &str, ticket: &str, now: Instant) -> Option<P> {
+        let room = self.rooms.get(&code::normalize(code).ok()?)?;
+        let found = find_ticket(&room.host_tickets, ticket, now)?;
+        room.host_tickets[found].peer
     }
 
     /// Holds a seat for `peer`'s websocket about to open: the host seat when
@@ -429,10 +523,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let mut returning = false;
         let role = match host_ticket {
             Some(ticket) => {
-                let valid = room.host_tickets.iter().position(|(known, expiry)| {
-                    *expiry > now && crate::token::matches(ticket, known)
-                });
-                let Some(valid) = valid else {
+                let Some(valid) = find_ticket(&room.host_tickets, ticket, now) else {
                     return Err(ErrorCode::BadHostToken);
                 };
                 room.host_tickets.swap_remove(valid);
@@ -797,7 +888,7 @@ mod tests {
     fn host_ticket(registry: &mut Registry<u32>, code: &str, token: &str, now: Instant) -> String {
         let ticket = format!("ticket-{}", registry.next_ticket);
         registry
-            .issue_host_ticket(code, Some(token), ticket.clone(), now)
+            .issue_host_ticket(code, Some(token), ticket.clone(), None, now)
             .expect("a ticket for the token");
         ticket
     }
@@ -968,11 +1059,11 @@ mod tests {
         let now = Instant::now();
         let (mut registry, code) = registry_with_room(now);
         assert_eq!(
-            registry.issue_host_ticket(&code, Some("nope"), "t".into(), now),
+            registry.issue_host_ticket(&code, Some("nope"), "t".into(), None, now),
             Err(ErrorCode::BadHostToken)
         );
         assert_eq!(
-            registry.issue_host_ticket(&code, None, "t".into(), now),
+            registry.issue_host_ticket(&code, None, "t".into(), None, now),
             Err(ErrorCode::BadHostToken)
         );
         // The token itself is no ticket.
@@ -1006,7 +1097,7 @@ mod tests {
             .map(|i| {
                 let ticket = format!("many-{i}");
                 registry
-                    .issue_host_ticket(&code, Some(TOKEN), ticket.clone(), now)
+                    .issue_host_ticket(&code, Some(TOKEN), ticket.clone(), None, now)
                     .expect("issued");
                 ticket
             })
@@ -1019,6 +1110,54 @@ mod tests {
             registry
                 .reserve(&code, Some(&tickets[HOST_TICKETS_KEPT]), fresh_peer(), now)
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_seat_ticket_names_its_peer_once_briefly_and_never_a_removed_one() {
+        let now = Instant::now();
+        let (mut registry, code) = registry_with_room(now);
+        registry
+            .issue_seat_ticket(&code, "seat-a".into(), 7, now)
+            .expect("issued");
+        assert_eq!(registry.redeem_seat_ticket(&code, "seat-a", now), Ok(7));
+        assert_eq!(
+            registry.redeem_seat_ticket(&code, "seat-a", now),
+            Err(ErrorCode::BadTicket),
+            "used once"
+        );
+        registry
+            .issue_seat_ticket(&code, "seat-b".into(), 7, now)
+            .expect("issued");
+        assert_eq!(
+            registry.redeem_seat_ticket(&code, "seat-b", now + HOST_TICKET_LIFETIME),
+            Err(ErrorCode::BadTicket),
+            "expired"
+        );
+        // A room keeps two per player it holds, the newest.
+        let kept = settings().capacity * SEAT_TICKETS_PER_PLAYER;
+        for i in 0..=kept {
+            registry
+                .issue_seat_ticket(&code, format!("many-{i}"), 100 + i as u32, now)
+                .expect("issued");
+        }
+        assert_eq!(
+            registry.redeem_seat_ticket(&code, "many-0", now),
+            Err(ErrorCode::BadTicket)
+        );
+        assert_eq!(
+            registry.redeem_seat_ticket(&code, &format!("many-{kept}"), now),
+            Ok(100 + kept as u32)
+        );
+        // An id its host removed gets no ticket.
+        seat(&mut registry, &code, Some(TOKEN), 1, now);
+        seat(&mut registry, &code, None, 9, now);
+        registry
+            .remove_client(&code, Some(TOKEN), Some(9))
+            .expect("removed");
+        assert_eq!(
+            registry.issue_seat_ticket(&code, "seat-c".into(), 9, now),
+            Err(ErrorCode::RemovedByHost)
         );
     }
 

@@ -399,7 +399,17 @@ async fn guessing_codes_is_refused_past_the_miss_budget_hits_included() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_junk_frame_flood_is_closed_with_1008() {
-    let server = Server::start(&["--header-timeout-secs", "1"]).await;
+    // The default burst (100) with next to no refill: at the default
+    // 20/s, a server slowed by a busy machine earns the flood more
+    // messages the longer it takes to read them, and the count below
+    // would be the scheduler's doing.
+    let server = Server::start(&[
+        "--header-timeout-secs",
+        "1",
+        "--peer-message-rate",
+        "1/min:100",
+    ])
+    .await;
     let health = Healthz::watch(server.addr);
     let addr = server.addr;
     let ((close, sent), common) = under_attack(&server, move |engaged| async move {
@@ -698,11 +708,32 @@ async fn no_code_token_or_ticket_reaches_the_logs() {
     )
     .await;
     assert_eq!(wrong.err().map(|e| e.0), Some(403));
-    // A player with a seat secret, which names it in every log line.
+    // A player with a seat secret, which names it in every log line, and
+    // the one-time ticket it buys.
     let seat = "a-seat-secret-QWERTY-0123456789";
-    let seated = ws_from(ATTACKER, addr, &format!("{}?seat={seat}", room.code), &[])
-        .await
-        .map_err(|e| e.0);
+    let issued = request_with_body(
+        ATTACKER,
+        addr,
+        "POST",
+        &api::seat_ticket_path(&room.code),
+        &[("Content-Type", "application/json")],
+        &format!(r#"{{"seat":"{seat}"}}"#),
+    )
+    .await
+    .expect("a seat ticket");
+    assert_eq!(issued.status, 201, "{issued:?}");
+    let seat_ticket = issued.json()["ticket"]
+        .as_str()
+        .expect("a ticket")
+        .to_owned();
+    let seated = ws_from(
+        ATTACKER,
+        addr,
+        &format!("{}?{}={seat_ticket}", room.code, api::SEAT_TICKET_PARAM),
+        &[],
+    )
+    .await
+    .map_err(|e| e.0);
     assert!(seated.is_ok(), "{seated:?}");
     let bearer = format!("Bearer {}", room.host_token);
     let removed = http_from(
@@ -722,7 +753,14 @@ async fn no_code_token_or_ticket_reaches_the_logs() {
     // The logs speak of the room, by its tag.
     assert!(logs.contains("room#"), "{logs}");
     assert!(logs.contains("host joined"), "{logs}");
-    for secret in [room.code.as_str(), guess, &room.host_token, "forged", seat] {
+    for secret in [
+        room.code.as_str(),
+        guess,
+        &room.host_token,
+        "forged",
+        seat,
+        &seat_ticket,
+    ] {
         // Lower case too, unless it could be part of a hex peer id or tag.
         let lower = secret.to_lowercase();
         let hex = lower.chars().all(|c| c.is_ascii_hexdigit());

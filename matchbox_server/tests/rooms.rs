@@ -1282,6 +1282,70 @@ async fn a_seat_secret_brings_a_dropped_client_back_to_its_seat() {
 }
 
 #[tokio::test]
+async fn seat_tickets_are_good_once_and_in_their_own_room() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let (first, second) = (create_room(addr).await, create_room(addr).await);
+    let ticket = |code: String, body: &'static str| async move {
+        let issued = http_with_body(
+            addr,
+            "POST",
+            &format!("/api/rooms/{code}/seat-ticket"),
+            &[("Content-Type", "application/json")],
+            body,
+        )
+        .await;
+        (issued.status, issued.json())
+    };
+    let seat = r#"{"seat":"a-seat-secret-0123456789"}"#;
+    let (status, issued) = ticket(first.code.clone(), seat).await;
+    assert_eq!(status, 201, "{issued}");
+    let issued = issued["ticket"].as_str().expect("a ticket").to_owned();
+    let with = |code: &str| format!("{code}?seat_ticket={issued}");
+    let bad_ticket = Some((403, json!({"error": "bad_ticket"})));
+    // Not in another room...
+    assert_eq!(
+        try_connect(addr, &with(&second.code), None).await.err(),
+        bad_ticket
+    );
+    // ...once in its own...
+    let seated = connect(addr, &with(&first.code), None).await;
+    // ...and never again.
+    assert_eq!(
+        try_connect(addr, &with(&first.code), None).await.err(),
+        bad_ticket
+    );
+    // The same secret buys the same peer id again, and a forged ticket nothing.
+    let seated_again = connect(
+        addr,
+        &format!("{}?seat=a-seat-secret-0123456789", first.code),
+        None,
+    )
+    .await;
+    assert_eq!(seated_again.id, seated.id);
+    assert_eq!(
+        try_connect(addr, &format!("{}?seat_ticket=forged", first.code), None)
+            .await
+            .err(),
+        bad_ticket
+    );
+    // A seat ticket needs a seat secret, and a room.
+    for (code, body, status) in [
+        (first.code.clone(), "", 400),
+        (first.code.clone(), r#"{"seat":"short"}"#, 400),
+        ("ZZZZZZ".to_owned(), seat, 404),
+    ] {
+        assert_eq!(ticket(code, body).await.0, status, "{body}");
+    }
+    // One websocket presents one ticket.
+    let both = format!("{}?seat_ticket=a&host_ticket=b", first.code);
+    assert_eq!(
+        try_connect(addr, &both, None).await.err(),
+        Some((400, json!({"error": "bad_request"})))
+    );
+}
+
+#[tokio::test]
 async fn a_restarted_server_gives_a_host_its_room_back_under_the_same_code() {
     let secret = Some(bevy_p2p_signaling::RoomSecret(
         "a room secret for this test".into(),

@@ -7,17 +7,21 @@
 //! | `PUT` | [`room_path`], `Authorization: Bearer <host_token>` | [`ReclaimRoom`] (optional) | `200` (the room is there) or `201` (opened again) [`RoomInfo`] |
 //! | `POST` | [`start_path`], `Authorization: Bearer <host_token>` | | `204` |
 //! | `DELETE` | [`peer_path`], `Authorization: Bearer <host_token>` | | `204` |
-//! | `POST` | [`host_ticket_path`], `Authorization: Bearer <host_token>` | | `201` [`HostTicket`] |
+//! | `POST` | [`host_ticket_path`], `Authorization: Bearer <host_token>` | [`TicketRequest`] (optional) | `201` [`HostTicket`] |
+//! | `POST` | [`seat_ticket_path`] | [`TicketRequest`] | `201` [`HostTicket`] |
 //! | `GET` | [`ICE`] | | `200` [`IceConfig`] |
 //! | `GET` | [`HEALTH`] | | `200 ok` |
 //!
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
 //! `?`[`HOST_TICKET_PARAM`]`=<ticket>`, a one-time ticket it got for its
 //! token just before (the token itself never goes in a URL, where proxies
-//! log it). Any player may add `&`[`SEAT_PARAM`]`=<secret>`: a random
-//! secret of its own, kept for the room's life, from which the server
-//! derives its peer id, so that a player whose signaling socket dropped
-//! comes back as the same peer, to the same seat. Every refusal is an
+//! log it). A client may add `?`[`SEAT_TICKET_PARAM`]`=<ticket>`, a
+//! one-time ticket it got for its *seat secret*: a random secret of its
+//! own, kept for the room's life, from which the server derives its peer
+//! id, so that a player whose signaling socket dropped comes back as the
+//! same peer, to the same seat. The host names its seat secret when it
+//! asks for its own ticket. Seat secrets, like tokens, travel only in
+//! request bodies and headers, never in a URL. Every refusal is an
 //! [`ApiError`] body naming an [`ErrorCode`].
 
 use serde::{Deserialize, Serialize};
@@ -54,19 +58,45 @@ pub const HOST_TICKET_ROUTE: &str = "/api/rooms/{code}/host-ticket";
 /// The query parameter that carries a [`HostTicket`] on the host's websocket.
 pub const HOST_TICKET_PARAM: &str = "host_ticket";
 
-/// The query parameter that carries a player's seat secret on its
-/// websocket: 16 to 128 characters of `A-Z a-z 0-9 - _`. The same secret in
-/// the same room always gets the same peer id, on any server that shares
-/// nothing else with the first.
-pub const SEAT_PARAM: &str = "seat";
+/// A one-time ticket for a client's websocket that names its seat, as an
+/// axum route pattern: `POST` with a [`TicketRequest`] answers a
+/// [`HostTicket`] (the same shape as the host's).
+pub const SEAT_TICKET_ROUTE: &str = "/api/rooms/{code}/seat-ticket";
+
+/// The query parameter that carries a seat ticket on a client's websocket.
+pub const SEAT_TICKET_PARAM: &str = "seat_ticket";
 
 /// The path the host posts to for a websocket ticket.
 pub fn host_ticket_path(code: &str) -> String {
     format!("{ROOMS}/{code}/host-ticket")
 }
 
-/// Body of `201` for a host ticket: good for one websocket, within
-/// `expires_in_secs`.
+/// The path a client posts its seat secret to for a websocket ticket.
+///
+/// ```
+/// assert_eq!(
+///     bevy_p2p_protocol::api::seat_ticket_path("ABC234"),
+///     "/api/rooms/ABC234/seat-ticket"
+/// );
+/// ```
+pub fn seat_ticket_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/seat-ticket")
+}
+
+/// Body of a ticket request: the player's seat secret, 16 to 128
+/// characters of `A-Z a-z 0-9 - _`. The same secret in the same room always
+/// gets the same peer id, on any server that shares nothing else with the
+/// first. Optional for the host (without it, its peer id is new on each
+/// websocket), required for a seat ticket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRequest {
+    /// The seat secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seat: Option<String>,
+}
+
+/// Body of `201` for a websocket ticket (the host's or a seat's): good for
+/// one websocket, within `expires_in_secs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostTicket {
     /// Random, single-use.
@@ -278,11 +308,14 @@ pub enum ErrorCode {
     /// The room's host removed this player: it may not take a seat there
     /// again under the same seat secret.
     RemovedByHost,
+    /// The websocket's seat ticket is unknown, used, expired or for
+    /// another room: fetch a new one.
+    BadTicket,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by name.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::InvalidCode,
         Self::RoomNotFound,
         Self::RoomFull,
@@ -300,6 +333,7 @@ impl ErrorCode {
         Self::RequestTimeout,
         Self::RequestTooLarge,
         Self::RemovedByHost,
+        Self::BadTicket,
     ];
 
     /// The name sent as `{"error": "..."}`.
@@ -322,6 +356,7 @@ impl ErrorCode {
             Self::RequestTimeout => "request_timeout",
             Self::RequestTooLarge => "request_too_large",
             Self::RemovedByHost => "removed_by_host",
+            Self::BadTicket => "bad_ticket",
         }
     }
 
@@ -329,7 +364,9 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidCode | Self::BadRequest => 400,
-            Self::BadHostToken | Self::OriginNotAllowed | Self::RemovedByHost => 403,
+            Self::BadHostToken | Self::OriginNotAllowed | Self::RemovedByHost | Self::BadTicket => {
+                403
+            }
             Self::RoomNotFound | Self::NotFound => 404,
             Self::RequestTimeout => 408,
             Self::RoomFull | Self::HostSeatTaken => 409,

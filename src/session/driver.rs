@@ -54,8 +54,16 @@ pub(crate) struct SessionDriver {
     cut_offs: MessageCursor<PeerCutOff>,
     /// And in the goodbyes.
     departures: MessageCursor<PeerDeparted>,
-    /// This app's seat secret, and the room it is for.
-    seat: Option<(crate::share_code::ShareCode, String)>,
+    /// This app's seat in its room.
+    seat: Option<SeatInRoom>,
+}
+
+/// A seat secret, the room it is for, and whether the game started there
+/// (what a host tells a server that lost its room).
+struct SeatInRoom {
+    code: crate::share_code::ShareCode,
+    secret: String,
+    started: bool,
 }
 
 impl SessionDriver {
@@ -256,20 +264,31 @@ fn apply(world: &mut World, effect: SessionEffect) {
             world
                 .resource::<RoomApi>()
                 .start_room(&settings, &code, &host_token);
+            let mut driver = world.resource_mut::<SessionDriver>();
+            if let Some(seat) = driver.seat.as_mut().filter(|seat| seat.code == code) {
+                seat.started = true;
+            }
+            if let Some(mut transport) = world.get_resource_mut::<Transport>() {
+                transport.game_started();
+            }
         }
         SessionEffect::OpenLinks { code, host_token } => {
             let settings = settings();
             debug!("opening the links of room {code}");
             // One seat secret per room, kept while this app plays in it: a
             // host that reopens its links comes back as the same peer.
-            let seat = {
+            let (seat, started) = {
                 let mut driver = world.resource_mut::<SessionDriver>();
                 match &driver.seat {
-                    Some((room, seat)) if *room == code => seat.clone(),
+                    Some(seat) if seat.code == code => (seat.secret.clone(), seat.started),
                     _ => {
-                        let seat = crate::transport::fresh_seat();
-                        driver.seat = Some((code.clone(), seat.clone()));
-                        seat
+                        let secret = crate::transport::fresh_seat();
+                        driver.seat = Some(SeatInRoom {
+                            code: code.clone(),
+                            secret: secret.clone(),
+                            started: false,
+                        });
+                        (secret, false)
                     }
                 }
             };
@@ -278,7 +297,10 @@ fn apply(world: &mut World, effect: SessionEffect) {
                 host_token,
                 seat,
             };
-            let transport = (world.resource::<LinkFactory>().0)(&room, &settings);
+            let mut transport = (world.resource::<LinkFactory>().0)(&room, &settings);
+            if started {
+                transport.game_started();
+            }
             use_links(world, transport);
         }
         SessionEffect::Rejoin(code) => {

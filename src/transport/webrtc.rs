@@ -29,7 +29,10 @@ use bevy::{
     log::{info, warn},
     tasks::IoTaskPool,
 };
-use bevy_p2p_protocol::{ErrorCode, IceConfig, ReclaimRoom, RoomInfo, api, api::HostTicket};
+use bevy_p2p_protocol::{
+    ErrorCode, IceConfig, ReclaimRoom, RoomInfo, api,
+    api::{HostTicket, TicketRequest},
+};
 use bytes::Bytes;
 #[cfg(not(target_family = "wasm"))]
 use futures::FutureExt;
@@ -44,7 +47,7 @@ use crate::{
     P2pSettings,
     lobby::{Reply, room_api},
     session::JoinFailure,
-    settings::{IceServer, IceServers},
+    settings::{IceServer, IceServers, SocketTicket},
 };
 
 const RELIABLE: usize = 0;
@@ -103,6 +106,9 @@ struct Resignal {
     given_up: bool,
     /// When this client last asked to be introduced again.
     last_rejoin: Option<Duration>,
+    /// Whether the host started the game: a room opened again on a
+    /// restarted server says so to those who look it up.
+    started: bool,
 }
 
 enum ResignalStep {
@@ -110,7 +116,7 @@ enum ResignalStep {
     Idle,
     /// A host opening its room again on the server.
     Reclaiming(Reply<RoomInfo>),
-    /// A host fetching a ticket for its new websocket.
+    /// Fetching a ticket for the new websocket.
     Ticketing(Reply<HostTicket>),
     /// A new websocket is opening.
     Connecting,
@@ -119,19 +125,53 @@ enum ResignalStep {
 /// A socket about to open: the room, and what it still waits for.
 struct Opening {
     code: String,
-    seat: String,
     settings: P2pSettings,
     /// `None` while the signaling server's ICE list is on its way.
     ice: Option<Vec<RtcIceServerConfig>>,
     ticket: TicketFetch,
 }
 
-/// A host's one-time websocket ticket.
+/// The one-time ticket for the websocket about to open.
 enum TicketFetch {
-    /// A client needs none.
-    NotNeeded,
     Pending(Reply<HostTicket>),
     Ready(String),
+}
+
+/// Buys a one-time websocket ticket for `seat` in room `code`: the host's
+/// with its token, a client's with its seat secret alone. Neither secret
+/// goes in the websocket's URL.
+fn fetch_ticket(
+    settings: &P2pSettings,
+    code: &str,
+    seat: &str,
+    host_token: Option<&str>,
+) -> Reply<HostTicket> {
+    let path = match host_token {
+        Some(_) => api::host_ticket_path(code),
+        None => api::seat_ticket_path(code),
+    };
+    let body = TicketRequest {
+        seat: Some(seat.to_owned()),
+    };
+    let mut request = ehttp::Request::post(
+        format!("{}{path}", settings.http_base()),
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+    .with_header("Content-Type", "application/json");
+    if let Some(token) = host_token {
+        request = request.with_header("Authorization", format!("Bearer {token}"));
+    }
+    room_api::fetch(request, settings.request_timeout)
+}
+
+/// The URL a ticket from [`fetch_ticket`] opens.
+fn ticketed_url(settings: &P2pSettings, code: &str, ticket: &str, host: bool) -> String {
+    let ticket = if host {
+        SocketTicket::Host(ticket)
+    } else {
+        SocketTicket::Seat(ticket)
+    };
+    settings.room_url(code, Some(ticket))
 }
 
 /// The signaling server's ICE list: the request in flight, and when to ask
@@ -182,6 +222,7 @@ impl WebRtcLinks {
                 ever_connected: false,
                 given_up: false,
                 last_rejoin: None,
+                started: false,
             },
         };
         let ice = match &settings.ice_servers {
@@ -192,18 +233,14 @@ impl WebRtcLinks {
             }
         };
         let code = room.code.as_str();
-        let ticket = match &room.host_token {
-            None => TicketFetch::NotNeeded,
-            Some(token) => {
-                let url = format!("{}{}", settings.http_base(), api::host_ticket_path(code));
-                let request = ehttp::Request::post(url, Vec::new())
-                    .with_header("Authorization", format!("Bearer {token}"));
-                TicketFetch::Pending(room_api::fetch(request, settings.request_timeout))
-            }
-        };
+        let ticket = TicketFetch::Pending(fetch_ticket(
+            settings,
+            code,
+            &room.seat,
+            room.host_token.as_deref(),
+        ));
         links.opening = Some(Opening {
             code: code.to_owned(),
-            seat: room.seat.clone(),
             settings: settings.clone(),
             ice,
             ticket,
@@ -226,7 +263,7 @@ impl WebRtcLinks {
                     self.opening = None;
                     *self.loop_end.lock().unwrap_or_else(PoisonError::into_inner) =
                         Some(LinkClosed::Signaling(format!(
-                            "the server gave no ticket for the host seat: {failure}"
+                            "the server gave no ticket for this player's seat: {failure}"
                         )));
                     return;
                 }
@@ -234,15 +271,13 @@ impl WebRtcLinks {
         }
         let ticket = match &opening.ticket {
             TicketFetch::Pending(_) => return,
-            TicketFetch::NotNeeded => None,
-            TicketFetch::Ready(ticket) => Some(ticket.clone()),
+            TicketFetch::Ready(ticket) => ticket.clone(),
         };
         if opening.ice.is_none() {
             return;
         }
         let Some(Opening {
             code,
-            seat,
             settings,
             ice: Some(ice),
             ..
@@ -250,7 +285,8 @@ impl WebRtcLinks {
         else {
             return;
         };
-        let room_url = settings.room_url(&code, ticket.as_deref(), Some(&seat));
+        let host = self.resignal.host_token.is_some();
+        let room_url = ticketed_url(&settings, &code, &ticket, host);
         self.start(&room_url, &settings, ice);
     }
 
@@ -383,8 +419,15 @@ impl Resignal {
         );
     }
 
-    fn url(&self, ticket: Option<&str>) -> String {
-        self.settings.room_url(&self.code, ticket, Some(&self.seat))
+    /// Buys the ticket for the next websocket.
+    fn fetch_ticket(&mut self) {
+        let reply = fetch_ticket(
+            &self.settings,
+            &self.code,
+            &self.seat,
+            self.host_token.as_deref(),
+        );
+        self.step = ResignalStep::Ticketing(reply);
     }
 
     /// One step of getting signaling back, at `now`. Fails when the first
@@ -395,7 +438,8 @@ impl Resignal {
         }
         match (socket.signaling_state(), &self.step) {
             (SignalingState::Lost(why), _) if !self.ever_connected => return Err(why),
-            (SignalingState::Connected, _) => {
+            // A rejoin buys its ticket while signaling is up.
+            (SignalingState::Connected, step) if !matches!(step, ResignalStep::Ticketing(_)) => {
                 self.ever_connected = true;
                 if matches!(self.step, ResignalStep::Connecting) {
                     info!("signaling server for room {} back", self.code);
@@ -420,7 +464,7 @@ impl Resignal {
             ResignalStep::Idle if self.next_try.is_some_and(|at| now >= at) => {
                 self.next_try = None;
                 match &self.host_token {
-                    // A restarted server has lost the room: open it again first.
+                    // A restarted server may have lost the room: open it again first.
                     Some(token) => {
                         let url = format!(
                             "{}{}",
@@ -429,7 +473,7 @@ impl Resignal {
                         );
                         let body = ReclaimRoom {
                             capacity: Some(self.settings.max_players),
-                            started: false,
+                            started: self.started,
                         };
                         let mut request = ehttp::Request::post(
                             url,
@@ -443,10 +487,7 @@ impl Resignal {
                             self.settings.request_timeout,
                         ));
                     }
-                    None => {
-                        socket.reconnect_signaling(self.url(None));
-                        self.step = ResignalStep::Connecting;
-                    }
+                    None => self.fetch_ticket(),
                 }
             }
             ResignalStep::Reclaiming(reply) => match reply.poll() {
@@ -464,28 +505,19 @@ impl Resignal {
                     self.given_up = true;
                     self.step = ResignalStep::Idle;
                 }
-                Some(Ok(_)) => {
-                    let Some(token) = &self.host_token else {
-                        return Ok(());
-                    };
-                    let url = format!(
-                        "{}{}",
-                        self.settings.http_base(),
-                        api::host_ticket_path(&self.code)
-                    );
-                    let request = ehttp::Request::post(url, Vec::new())
-                        .with_header("Authorization", format!("Bearer {token}"));
-                    self.step = ResignalStep::Ticketing(room_api::fetch(
-                        request,
-                        self.settings.request_timeout,
-                    ));
-                }
+                Some(Ok(_)) => self.fetch_ticket(),
                 Some(Err(failure)) => self.failed(now, &failure.to_string()),
             },
             ResignalStep::Ticketing(reply) => match reply.poll() {
                 None => {}
                 Some(Ok(issued)) => {
-                    socket.reconnect_signaling(self.url(Some(&issued.ticket)));
+                    let host = self.host_token.is_some();
+                    socket.reconnect_signaling(ticketed_url(
+                        &self.settings,
+                        &self.code,
+                        &issued.ticket,
+                        host,
+                    ));
                     self.step = ResignalStep::Connecting;
                 }
                 Some(Err(failure)) => self.failed(now, &failure.to_string()),
@@ -512,8 +544,8 @@ impl Resignal {
                 "asking the server to introduce room {}'s host again",
                 self.code
             );
-            socket.reconnect_signaling(self.url(None));
-            self.step = ResignalStep::Connecting;
+            // A new signaling session, once its ticket is here.
+            self.fetch_ticket();
         }
     }
 }
@@ -624,6 +656,10 @@ impl PeerLinks for WebRtcLinks {
         if let Some(socket) = &mut self.socket {
             self.resignal.rejoin(socket, now);
         }
+    }
+
+    fn game_started(&mut self) {
+        self.resignal.started = true;
     }
 
     fn why_unreachable(&self) -> Option<NoPath> {

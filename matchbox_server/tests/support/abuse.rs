@@ -141,16 +141,30 @@ pub async fn request(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<HttpResponse, String> {
+    request_with_body(from, addr, method, path, headers, "").await
+}
+
+/// [`request`] with `body`.
+pub async fn request_with_body(
+    from: IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Result<HttpResponse, String> {
     let mut stream = connect_from(from, addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
     );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
+    head.push_str(body);
     stream
         .write_all(head.as_bytes())
         .await

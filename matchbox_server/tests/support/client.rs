@@ -158,16 +158,27 @@ pub async fn try_connect_with(
     headers: &[(&str, &str)],
 ) -> Result<Peer, (u16, Value)> {
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = match host_token {
-        Some(token) => {
-            // As the plugin does: the token buys a one-time ticket first.
-            let code = path.split('?').next().unwrap_or(path);
-            let bearer = format!("Bearer {token}");
-            let issued = http(
+    // A `?seat=<secret>` in `path` is the player's seat secret: as the
+    // plugin does, it goes in the ticket request, never in the websocket's
+    // URL.
+    let (code, seat) = match path.split_once("?seat=") {
+        Some((code, seat)) => (code, Some(seat)),
+        None => (path, None),
+    };
+    let body = seat.map(|seat| json!({ "seat": seat }).to_string());
+    let ticket = |route: &'static str, param: &'static str, bearer: Option<String>| {
+        let body = body.clone();
+        async move {
+            let mut headers = vec![("Content-Type", "application/json".to_owned())];
+            headers.extend(bearer.map(|bearer| ("Authorization", bearer)));
+            let headers: Vec<(&str, &str)> =
+                headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let issued = http_with_body(
                 addr,
                 "POST",
-                &format!("/api/rooms/{code}/host-ticket"),
-                &[("Authorization", &bearer)],
+                &format!("/api/rooms/{code}/{route}"),
+                &headers,
+                body.as_deref().unwrap_or_default(),
             )
             .await;
             if issued.status != 201 {
@@ -177,10 +188,21 @@ pub async fn try_connect_with(
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            let separator = if path.contains('?') { '&' } else { '?' };
-            format!("ws://{addr}/{path}{separator}host_ticket={ticket}")
+            Ok(format!("ws://{addr}/{code}?{param}={ticket}"))
         }
-        None => format!("ws://{addr}/{path}"),
+    };
+    let url = match (host_token, seat) {
+        // As the plugin does: the token buys a one-time ticket first.
+        (Some(token), _) => {
+            ticket(
+                "host-ticket",
+                "host_ticket",
+                Some(format!("Bearer {token}")),
+            )
+            .await?
+        }
+        (None, Some(_)) => ticket("seat-ticket", "seat_ticket", None).await?,
+        (None, None) => format!("ws://{addr}/{path}"),
     };
     let mut request = url.into_client_request().expect("a websocket request");
     for (name, value) in headers {

@@ -574,3 +574,48 @@ async fn screenshots() {
     }
     host.close().await;
 }
+
+/// What a room card costs the server: prints `card_bytes=... card_draw_ms=...
+/// card_cached_ms=...`, the mean over 20 rooms of a first fetch (drawn)
+/// and a second (from the cache), over loopback. Run it in release:
+/// `scripts/loopback-netns cargo test --release -p bevy_p2p_signaling --test
+/// share_page -- --ignored card_cost --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement: prints figures"]
+async fn card_cost() {
+    const ROOMS: u32 = 20;
+    let server = start(config(None, ShareSettings::default())).await;
+    let addr = server.local_addr();
+    let mut paths = Vec::new();
+    for _ in 0..ROOMS {
+        paths.push(format!("/play/{}/card.png", create_room(addr).await.code));
+    }
+    // Timed without the test's own decoding; each card is decoded after.
+    let fetch = |path: String| async move {
+        let started = std::time::Instant::now();
+        let response = http_raw(addr, "GET", &path, &[], "").await;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        assert_eq!(response.status, 200, "{path}");
+        (ms, response.body)
+    };
+    let (mut bytes, mut drawn_ms, mut cached_ms) = (0, 0.0, 0.0);
+    for path in &paths {
+        let (ms, png) = fetch(path.clone()).await;
+        drawn_ms += ms;
+        bytes += png.len();
+        let reader = png::Decoder::new(std::io::Cursor::new(&png))
+            .read_info()
+            .expect("a PNG");
+        assert_eq!((reader.info().width, reader.info().height), (1200, 630));
+    }
+    for path in &paths {
+        let (ms, _) = fetch(path.clone()).await;
+        cached_ms += ms;
+    }
+    println!(
+        "card_bytes={} card_draw_ms={:.2} card_cached_ms={:.2}",
+        bytes / ROOMS as usize,
+        drawn_ms / f64::from(ROOMS),
+        cached_ms / f64::from(ROOMS)
+    );
+}

@@ -259,9 +259,9 @@ pub(crate) fn draw(view: &CardView) -> Result<Vec<u8>, png::EncodingError> {
             let scale = 6;
             for line in wrap(title, inner / advance(scale), 2) {
                 canvas.text(MARGIN, y, &line, scale, BRIGHT);
-                y += line_height(scale);
+                y += line_height(scale) + 6;
             }
-            y += 12;
+            y += 14;
         }
     }
 

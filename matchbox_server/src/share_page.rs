@@ -471,7 +471,9 @@ fn live_body(view: &PageView<'_>, room: &LiveRoom, host_url: &str) -> String {
              <progress id=\"p2p-progress\" max=\"1\" value=\"0\" aria-label=\"Loading the game\"></progress>\n\
              <p id=\"p2p-no-webgl\" class=\"warning\" hidden>This browser cannot run the game: \
              it has no WebGL2. Try a recent Chrome, Firefox, Edge or Safari, with hardware \
-             acceleration on.</p>\n",
+             acceleration on.</p>\n\
+             <noscript><p class=\"warning\">The game needs JavaScript: turn it on to \
+             play.</p></noscript>\n",
         );
         body.push_str(&host_link(view, host_url, "Or host a new game", "alt"));
     } else {
@@ -1176,6 +1178,8 @@ mod tests {
                         "/progress",
                         "script",
                         "/script",
+                        "noscript",
+                        "/noscript",
                         "a",
                         "/a",
                     ]

@@ -1,7 +1,7 @@
-//! A 5x7 pixel font for the preview cards: printable ASCII, drawn by
-//! [`super::card`]. Anything else is drawn as a hollow box,
-//! so a title in another script still shows where its letters are (the
-//! page itself carries the real text).
+//! A 5x7 pixel font for the preview cards, drawn by [`super::card`]:
+//! printable ASCII; accented Latin letters are drawn as their plain ones.
+//! Anything else is a hollow box, so a title in another script still shows
+//! where its letters are (the page itself carries the real text).
 
 /// Columns of a glyph; each row's 5 low bits, the leftmost the highest.
 pub(crate) const WIDTH: usize = 5;
@@ -47,8 +47,41 @@ pub(crate) fn glyph(c: char) -> ([u8; HEIGHT], usize) {
             1,
         ),
         ' '..='~' => (ASCII[c as usize - ' ' as usize], 0),
-        _ => (BOX, 0),
+        _ => match latin_base(c) {
+            Some(base) => glyph(base),
+            None => (BOX, 0),
+        },
     }
+}
+
+/// The plain letter under a Latin-1 accented one (`é` is drawn as `e`),
+/// and typographic quotes and dashes as their ASCII kin: a title in French
+/// or German then reads on the card.
+fn latin_base(c: char) -> Option<char> {
+    Some(match c {
+        'À'..='Å' => 'A',
+        'à'..='å' => 'a',
+        'Ç' => 'C',
+        'ç' => 'c',
+        'È'..='Ë' => 'E',
+        'è'..='ë' => 'e',
+        'Ì'..='Ï' => 'I',
+        'ì'..='ï' => 'i',
+        'Ñ' => 'N',
+        'ñ' => 'n',
+        'Ò'..='Ö' | 'Ø' => 'O',
+        'ò'..='ö' | 'ø' => 'o',
+        'Ù'..='Ü' => 'U',
+        'ù'..='ü' => 'u',
+        'Ý' => 'Y',
+        'ý' | 'ÿ' => 'y',
+        'ß' => 's',
+        '\u{2018}' | '\u{2019}' => '\'',
+        '\u{201C}' | '\u{201D}' => '"',
+        '\u{2013}' | '\u{2014}' => '-',
+        '\u{00A0}' => ' ',
+        _ => return None,
+    })
 }
 
 const BOX: [u8; HEIGHT] = [
@@ -161,7 +194,7 @@ mod tests {
 
     #[test]
     fn every_glyph_fits_its_columns() {
-        for c in (' '..='~').chain(['é']) {
+        for c in (' '..='~').chain(['é', '€']) {
             let (rows, offset) = glyph(c);
             assert!(rows.iter().all(|row| *row < 1 << WIDTH), "{c:?}");
             assert!(offset <= DESCENT, "{c:?}");
@@ -169,7 +202,11 @@ mod tests {
         // Letters are told apart, and unknown characters are boxes.
         assert_ne!(glyph('O'), glyph('0'));
         assert_ne!(glyph('I'), glyph('l'));
-        assert_eq!(glyph('é'), (BOX, 0));
+        assert_eq!(glyph('é'), glyph('e'));
+        assert_eq!(glyph('Ö'), glyph('O'));
+        assert_eq!(glyph('\u{2019}'), glyph('\''));
+        assert_eq!(glyph('€'), (BOX, 0));
+        assert_eq!(glyph('語'), (BOX, 0));
         assert_eq!(glyph('p').1, DESCENT);
         assert!(glyph(' ').0.iter().all(|row| *row == 0));
     }

@@ -27,7 +27,7 @@ use axum::{
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, ReclaimRoom, RoomInfo,
     api::{
-        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, PLAY_ROUTE, ROOM_ROUTE, ROOMS,
+        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, ROOM_ROUTE, ROOMS,
         SEAT_TICKET_ROUTE, START_ROUTE, TicketRequest,
     },
 };
@@ -209,7 +209,8 @@ pub(crate) async fn count_in_flight(
 }
 
 /// Adds what needs the finished router: static files (or JSON 404s) for
-/// everything unrouted, and the plain-request guard on the websocket routes.
+/// everything unrouted (the share page, `/play/{code}`, is
+/// [`crate::share_page`]'s), and the plain-request guard on the websocket routes.
 pub(crate) fn finish(router: Router, web_root: Option<WebRoot>) -> Router {
     let router = router.layer(middleware::from_fn_with_state(
         web_root.clone(),
@@ -217,14 +218,7 @@ pub(crate) fn finish(router: Router, web_root: Option<WebRoot>) -> Router {
     ));
     match web_root {
         Some(files) => {
-            let index = files.clone();
-            router
-                // The page reads the code from its own URL.
-                .route(
-                    PLAY_ROUTE,
-                    get(move |request: Request| async move { index.serve_index(request).await }),
-                )
-                .fallback(move |request: Request| async move { files.serve(request).await })
+            router.fallback(move |request: Request| async move { files.serve(request).await })
         }
         None => router.fallback(|| async { error_response(ErrorCode::NotFound) }),
     }
@@ -330,7 +324,7 @@ async fn room_info(
     axum::Extension(links): axum::Extension<Links>,
     Path(code): Path<String>,
 ) -> Response {
-    match hub.lookup(client, |rooms| rooms.info_at(&code, Instant::now())) {
+    match hub.room_info(client, &code) {
         Ok(mut info) => {
             info.share_url = links.share_url(&info.code);
             Json::<RoomInfo>(info).into_response()

@@ -235,6 +235,12 @@ impl Hub {
         self.lookup_budgeted(client, false, f)
     }
 
+    /// A room's info, as `GET /api/rooms/{code}`, the share page and its
+    /// card read it: one [`Hub::lookup`], under the guessing budget.
+    pub(crate) fn room_info(&self, client: IpAddr, code: &str) -> Result<RoomInfo, Refusal> {
+        self.lookup(client, |rooms| rooms.info_at(code, Instant::now()))
+    }
+
     /// [`Hub::lookup`] for a request that carries a host token: one that
     /// succeeds (the token is the room's) is no guess and passes a spent
     /// budget, so a flood of guesses never keeps a host from its room;

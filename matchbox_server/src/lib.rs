@@ -41,6 +41,7 @@ mod listener;
 mod origin;
 mod peer;
 mod rooms;
+mod share_page;
 pub mod signals;
 mod token;
 mod web_root;
@@ -52,6 +53,7 @@ pub use bevy_p2p_protocol::{
 };
 pub use forwarded::Cidr;
 pub use limits::Rate;
+pub use share_page::ShareSettings;
 
 use axum::{Extension, Router, routing::get};
 use hub::{Hub, HubLimits};
@@ -94,8 +96,12 @@ pub struct ServerConfig {
     /// it are closed with it). Default two minutes: the plugin connects as
     /// soon as the room is created.
     pub unclaimed_expiry: Duration,
-    /// Folder of static files served at `/` and `/{file}`, with `index.html`
-    /// also at `/play/{code}`. Default none.
+    /// Folder of static files (the browser game) served at `/` and
+    /// `/{file}`. When it holds the game's `loader.js`, a share link's page
+    /// (`/play/{code}`, rendered by the server) carries the game and its
+    /// Join button; a folder without one (a build from before the share
+    /// page) has its `index.html` served there instead. Default none: share
+    /// pages only preview their rooms.
     pub web_root: Option<PathBuf>,
     /// The largest signal payload relayed (an SDP or ICE candidate), bytes.
     /// Default [`signals::DEFAULT_MAX_SIGNAL_BYTES`] (16 KiB).
@@ -122,6 +128,8 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client that
     /// per-address limits count. Default none.
     pub trusted_proxies: Vec<Cidr>,
+    /// What share links' pages and preview cards say about the game.
+    pub share: ShareSettings,
     /// What a stranger may ask of the server.
     pub limits: Limits,
 }
@@ -298,6 +306,7 @@ impl Default for ServerConfig {
             public_url: None,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            share: ShareSettings::default(),
             limits: Limits::default(),
         }
     }
@@ -416,6 +425,14 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         },
         room_key,
     );
+    let share_pages = share_page::SharePages::new(
+        hub.clone(),
+        config.share.clone(),
+        public_url.clone(),
+        config.web_root.clone().zip(web_root.clone()),
+        config.capacity,
+    )
+    .map_err(invalid)?;
     let (stop, stopping) = watch::channel(false);
     let sockets = peer::Sockets {
         hub: hub.clone(),
@@ -444,7 +461,8 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             max_body_bytes: limits.max_body_bytes,
         },
     )
-    .merge(websockets);
+    .merge(websockets)
+    .merge(share_page::routes(share_pages));
     let in_flight = api::InFlight::new(limits.max_connections_per_address, limits.ipv6_site_factor);
     let router = api::finish(router, web_root)
         .layer(axum::middleware::from_fn_with_state(

@@ -5,7 +5,9 @@
 //! on stdout once it accepts connections; logs go to stderr (`RUST_LOG`
 //! filters them, default `info`).
 
-use bevy_p2p_signaling::{Cidr, Limits, Rate, RoomSecret, ServerConfig, ice::IceSettings, serve};
+use bevy_p2p_signaling::{
+    Cidr, Limits, Rate, RoomSecret, ServerConfig, ShareSettings, ice::IceSettings, serve,
+};
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 use tracing_subscriber::EnvFilter;
@@ -63,9 +65,32 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1..))]
     unclaimed_room_secs: u64,
 
-    /// Serve this folder's files at / and /play/{code}.
+    /// Serve this folder's files (the browser game) at /; with its
+    /// loader.js, share pages (/play/{code}) carry the game and a Join button.
     #[arg(long, env = "P2P_SIGNALING_WEB_ROOT", value_name = "DIR")]
     web_root: Option<PathBuf>,
+
+    /// The game's name on share pages and link previews (`{TITLE} - Play
+    /// Now!`), 1 to 80 characters.
+    #[arg(long, env = "P2P_SIGNALING_GAME_TITLE", value_name = "TITLE",
+          default_value_t = ShareSettings::default().game_title)]
+    game_title: String,
+
+    /// A sentence or two about the game for share pages and link previews,
+    /// at most 300 characters.
+    #[arg(long, env = "P2P_SIGNALING_GAME_DESCRIPTION", value_name = "TEXT",
+          default_value_t = ShareSettings::default().game_description)]
+    game_description: String,
+
+    /// A PNG (1200x630 suits most apps) for link previews instead of the
+    /// cards the server draws, served at /card.png.
+    #[arg(long, env = "P2P_SIGNALING_GAME_IMAGE", value_name = "PNG")]
+    game_image: Option<PathBuf>,
+
+    /// Room preview cards kept drawn (one per room and state).
+    #[arg(long, env = "P2P_SIGNALING_CARD_CACHE", value_name = "N",
+          default_value_t = ShareSettings::default().card_cache)]
+    card_cache: usize,
 
     /// The largest signal relayed between peers (an SDP offer or answer, an
     /// ICE candidate), bytes; larger ones are dropped.
@@ -278,6 +303,12 @@ impl Args {
             public_url: self.public_url,
             allowed_origins: self.allow_origin,
             trusted_proxies: self.trusted_proxy,
+            share: ShareSettings {
+                game_title: self.game_title,
+                game_description: self.game_description,
+                game_image: self.game_image,
+                card_cache: self.card_cache,
+            },
             limits: Limits {
                 max_connections: self.max_connections,
                 max_connections_per_address: self.max_connections_per_ip,
@@ -399,6 +430,12 @@ mod tests {
             "--unclaimed-room-secs=60",
             "--web-root",
             "web",
+            "--game-title",
+            "Space <Duel>",
+            "--game-description=Two ships, one star.",
+            "--game-image",
+            "card.png",
+            "--card-cache=8",
             "--max-signal-bytes=8192",
             "--peer-silence-secs",
             "40",
@@ -448,6 +485,15 @@ mod tests {
         );
         assert_eq!(config.unclaimed_expiry, Duration::from_secs(60));
         assert_eq!(config.web_root, Some(PathBuf::from("web")));
+        assert_eq!(
+            config.share,
+            ShareSettings {
+                game_title: "Space <Duel>".into(),
+                game_description: "Two ships, one star.".into(),
+                game_image: Some(PathBuf::from("card.png")),
+                card_cache: 8,
+            }
+        );
         assert_eq!(config.max_signal_bytes, 8192);
         assert_eq!(config.peer_silence_timeout, Duration::from_secs(40));
         assert_eq!(config.ice.stun, ["stun:198.51.100.1:3478"]);

@@ -113,6 +113,11 @@ fn settings_the_server_refuses_are_named() {
             "TURN servers need the secret they share with this server",
         ),
         (&["--stun", "http://x"], "`http://x` is not a STUN"),
+        (&["--game-title", " "], "the game title must not be empty"),
+        (
+            &["--game-image", "/nonexistent/card.png"],
+            "game image `/nonexistent/card.png`",
+        ),
     ] {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_bevy_p2p_signaling"))
             .args(["--bind", "127.0.0.1:0"])

@@ -626,14 +626,8 @@ async fn only_allowed_pages_use_the_api_and_websockets() {
 
 #[tokio::test]
 async fn web_root_is_served_beside_the_websockets() {
-    let root = std::env::temp_dir().join(format!(
-        "p2p-signaling-web-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    ));
+    let web = TempDir::new("web");
+    let root = &web.0;
     std::fs::create_dir_all(root.join("assets")).expect("temp dir");
     std::fs::write(root.join("index.html"), "<html>game</html>").expect("write");
     std::fs::write(root.join("game.js"), "let x;").expect("write");
@@ -673,7 +667,6 @@ async fn web_root_is_served_beside_the_websockets() {
     let host = connect(addr, &room.code, Some(&room.host_token)).await;
     assert_eq!(room_info(addr, &room.code).await.1["players"], json!(1));
     host.close().await;
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test]
@@ -916,30 +909,6 @@ async fn behind_a_proxy_rooms_come_with_their_public_share_link() {
     let plain = start(test_config()).await;
     let room = create_room(plain.local_addr()).await;
     assert_eq!(room.share_url, None);
-}
-
-/// A fresh folder under the temp dir, removed when dropped.
-struct TempDir(std::path::PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "p2p-signaling-{name}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or_default()
-        ));
-        std::fs::create_dir_all(&path).expect("temp dir");
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[tokio::test]

@@ -23,3 +23,30 @@ pub const MIN_PLAYERS: usize = 2;
 pub fn is_valid_size(players: usize) -> bool {
     (MIN_PLAYERS..=MAX_PLAYERS).contains(&players)
 }
+
+/// The upgrade prompt's heading, shown where a room is full (the plugin's
+/// overlay, the server's share page).
+///
+/// ```
+/// use bevy_p2p_protocol::room;
+/// assert_eq!(room::upgrade_heading(), "Upgrade to a dedicated server: 7-100 players");
+/// ```
+pub fn upgrade_heading() -> String {
+    format!(
+        "Upgrade to a dedicated server: {}-100 players",
+        MAX_PLAYERS + 1
+    )
+}
+
+/// The upgrade prompt's text, beside [`upgrade_heading`].
+///
+/// ```
+/// use bevy_p2p_protocol::room;
+/// assert!(room::upgrade_text().starts_with("Peer-to-peer rooms hold up to 6 players."));
+/// ```
+pub fn upgrade_text() -> String {
+    format!(
+        "Peer-to-peer rooms hold up to {MAX_PLAYERS} players. A dedicated server runs \
+         the same game headless for bigger groups."
+    )
+}

@@ -175,21 +175,14 @@ pub(super) fn run_learn_more_hook(world: &mut World) {
     });
 }
 
-/// The prompt's heading: the room size comes from the protocol.
+/// The prompt's heading: the protocol's, as the server's share page says it.
 fn upgrade_heading() -> String {
-    format!(
-        "Upgrade to a dedicated server: {}-100 players",
-        room::MAX_PLAYERS + 1
-    )
+    room::upgrade_heading()
 }
 
 /// The prompt's text.
 fn upgrade_text() -> String {
-    format!(
-        "Peer-to-peer rooms hold up to {} players. A dedicated server runs \
-         the same game headless for bigger groups.",
-        room::MAX_PLAYERS
-    )
+    room::upgrade_text()
 }
 
 #[cfg(test)]

@@ -381,10 +381,12 @@ pub async fn legit_handshake(addr: SocketAddr) -> Duration {
     let room = create_room(addr).await;
     let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
     let mut client = connect(addr, &room.code, None).await;
+    // The server sends a websocket its id before it seats it; the host's
+    // `NewPeer` comes once both are seated.
+    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(client.id));
     let info = http_from(PLAYERS, addr, "GET", &api::room_path(&room.code), &[]).await;
     assert_eq!(info.status, 200, "{info:?}");
     assert_eq!(info.json()["players"], json!(2), "{info:?}");
-    assert_eq!(host.next_event().await, JsonPeerEvent::NewPeer(client.id));
     let offer = json!({"Offer": "v=0"});
     host.signal(client.id, offer.clone()).await;
     client.expect_signal(host.id, offer).await;

@@ -58,13 +58,26 @@ impl HttpResponse {
 
     /// A header's value (first one, name case-insensitive).
     pub fn header(&self, name: &str) -> Option<String> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
+        header_in(&self.head, name)
     }
+}
+
+/// A header's value in a response head (first one, name case-insensitive).
+pub fn header_in(head: &str, name: &str) -> Option<String> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+/// An HTTP response whose body may be anything (an image).
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
 }
 
 /// One HTTP/1.1 request with `Connection: close` and no body.
@@ -85,12 +98,36 @@ pub async fn http_with_body(
     headers: &[(&str, &str)],
     body: &str,
 ) -> HttpResponse {
+    let raw = http_raw(addr, method, path, headers, body).await;
+    HttpResponse {
+        status: raw.status,
+        head: raw.head,
+        body: String::from_utf8(raw.body).expect("UTF-8 response"),
+    }
+}
+
+/// [`http_with_body`] for a response of any bytes. A `Host` in `headers`
+/// replaces the default (the server's address).
+pub async fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> RawResponse {
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            request.push_str(&format!("Host: {addr}\r\n"));
+        }
+        request.push_str(&format!(
+            "Connection: close\r\nContent-Length: {}\r\n",
             body.len()
-        );
+        ));
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -105,17 +142,44 @@ pub async fn http_with_body(
         raw
     };
     let raw = timeout(WAIT, exchange).await.expect("HTTP answer in time");
-    let raw = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("complete response");
+    let split = raw
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("complete response");
+    let head = String::from_utf8(raw[..split].to_vec()).expect("UTF-8 head");
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("status line");
-    HttpResponse {
+    RawResponse {
         status,
-        head: head.to_owned(),
-        body: body.to_owned(),
+        head,
+        body: raw[split + 4..].to_vec(),
+    }
+}
+
+/// A fresh folder under the temp dir, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!(
+            "p2p-signaling-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default()
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -4,13 +4,15 @@
 //! [`InputAppExt::add_player_input`]. Each player writes [`LocalInput`]; every
 //! `FixedUpdate` tick a client ships it to the host on the unreliable channel
 //! together with the few inputs before it, so that a single lost packet drops
-//! nothing. The host queues what arrives per slot (a small jitter buffer) and,
-//! before [`GameplaySystems`] run, sets [`PlayerInputs`]: one current input
-//! per slot. The slot comes from the link the packet arrived on, never from
+//! nothing. The host queues what arrives per slot (a jitter buffer only as
+//! deep as the link needs, see `buffer.rs`) and, before [`GameplaySystems`]
+//! run, sets [`PlayerInputs`]: one current input per slot. The slot comes from the link the packet arrived on, never from
 //! the packet, so a client can only ever drive its own player. The host's own
 //! input takes no network path.
 //!
 //! [`GameplaySystems`]: crate::session::GameplaySystems
+
+mod buffer;
 
 use std::collections::VecDeque;
 
@@ -18,6 +20,7 @@ use bevy::prelude::*;
 use bevy_replicon::prelude::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use self::buffer::SlotQueue;
 use crate::{
     common_conditions::{gameplay_running, is_client, is_host},
     session::{ClientSlot, GameplaySystems, PlayerSlot, Session},
@@ -28,15 +31,6 @@ pub const INPUT_REDUNDANCY: usize = 8;
 
 /// Slots a room can have, the host's included: the protocol's room size.
 pub const MAX_SLOTS: usize = bevy_p2p_protocol::room::MAX_PLAYERS;
-
-/// The most inputs the host keeps queued per slot (133 ms at 60 Hz, enough
-/// for 100 ms of jitter); beyond it the oldest are dropped so that a burst
-/// after a stall does not turn into lasting delay.
-const MAX_QUEUED: usize = 8;
-
-/// Above this many queued inputs the host applies two per tick, the older
-/// one only for a moment, so the queue drains back to a short delay.
-const CATCH_UP_ABOVE: usize = 6;
 
 /// What a game's input type needs.
 pub trait PlayerInput:
@@ -123,12 +117,15 @@ pub struct LocalInput<T>(pub T);
 #[derive(Resource, Debug, Clone)]
 pub struct PlayerInputs<T> {
     inputs: [T; MAX_SLOTS],
+    /// Per slot, the inputs queued behind the current one.
+    delays: [u8; MAX_SLOTS],
 }
 
 impl<T: Default> Default for PlayerInputs<T> {
     fn default() -> Self {
         Self {
             inputs: core::array::from_fn(|_| T::default()),
+            delays: [0; MAX_SLOTS],
         }
     }
 }
@@ -137,6 +134,17 @@ impl<T> PlayerInputs<T> {
     /// The current input of `slot`.
     pub fn get(&self, slot: PlayerSlot) -> Option<&T> {
         self.inputs.get(slot.index())
+    }
+
+    /// How many ticks `slot`'s input waits on the host after it arrived:
+    /// the inputs queued behind the current one. The host's own slot and
+    /// empty slots wait none. The queue keeps only the depth the link's
+    /// jitter needs: 0 or 1 on a clean link, and it drains back there
+    /// within a second after a burst.
+    pub fn delay_ticks(&self, slot: PlayerSlot) -> Option<usize> {
+        self.delays
+            .get(slot.index())
+            .map(|&delay| usize::from(delay))
     }
 }
 
@@ -170,46 +178,10 @@ struct InputQueues<T> {
     slots: [SlotQueue<T>; MAX_SLOTS],
 }
 
-struct SlotQueue<T> {
-    newest_tick: Option<u32>,
-    pending: VecDeque<T>,
-}
-
 impl<T> Default for InputQueues<T> {
     fn default() -> Self {
         Self {
-            slots: core::array::from_fn(|_| SlotQueue {
-                newest_tick: None,
-                pending: VecDeque::new(),
-            }),
-        }
-    }
-}
-
-impl<T: Clone> SlotQueue<T> {
-    /// Queues the inputs of `batch` this slot has not seen, in tick order.
-    fn accept(&mut self, batch: &InputBatch<T>) {
-        if batch.inputs.is_empty() || batch.inputs.len() > INPUT_REDUNDANCY {
-            return;
-        }
-        let first_tick = batch
-            .tick
-            .wrapping_sub(batch.inputs.len() as u32)
-            .wrapping_add(1);
-        for (offset, input) in batch.inputs.iter().enumerate() {
-            let tick = first_tick.wrapping_add(offset as u32);
-            // Ticks are compared by distance so that a wrapped counter still
-            // counts as newer; anything not ahead is a duplicate or late.
-            let is_new = self
-                .newest_tick
-                .is_none_or(|newest| tick.wrapping_sub(newest) as i32 > 0);
-            if is_new {
-                self.newest_tick = Some(tick);
-                self.pending.push_back(input.clone());
-            }
-        }
-        while self.pending.len() > MAX_QUEUED {
-            self.pending.pop_front();
+            slots: core::array::from_fn(|_| SlotQueue::default()),
         }
     }
 }
@@ -245,7 +217,7 @@ fn queue_client_inputs<T: PlayerInput>(
             continue;
         };
         if let Some(queue) = queues.slots.get_mut(slot.index()) {
-            queue.accept(&batch.message);
+            queue.accept(batch.message.tick, &batch.message.inputs, INPUT_REDUNDANCY);
         }
     }
 }
@@ -258,10 +230,12 @@ fn apply_inputs<T: PlayerInput>(
     clients: Query<&ClientSlot>,
 ) {
     let seated: Vec<PlayerSlot> = clients.iter().map(|slot| slot.0).collect();
-    for (index, (queue, current)) in queues
+    let PlayerInputs { inputs, delays } = &mut *inputs;
+    for (index, ((queue, current), delay)) in queues
         .slots
         .iter_mut()
-        .zip(inputs.inputs.iter_mut())
+        .zip(inputs.iter_mut())
+        .zip(delays.iter_mut())
         .enumerate()
     {
         if index == PlayerSlot::HOST.index() {
@@ -272,87 +246,14 @@ fn apply_inputs<T: PlayerInput>(
         }
         if !seated.iter().any(|slot| slot.index() == index) {
             // Nobody in this slot: the next player starts from a clean input.
-            *queue = SlotQueue {
-                newest_tick: None,
-                pending: VecDeque::new(),
-            };
+            *queue = SlotQueue::default();
             *current = T::default();
+            *delay = 0;
             continue;
         }
-        if queue.pending.len() > CATCH_UP_ABOVE {
-            queue.pending.pop_front();
-        }
-        if let Some(next) = queue.pending.pop_front() {
+        if let Some(next) = queue.take() {
             *current = next;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn batch(tick: u32, inputs: &[u8]) -> InputBatch<u8> {
-        InputBatch {
-            tick,
-            inputs: inputs.to_vec(),
-        }
-    }
-
-    #[test]
-    fn redundant_copies_are_queued_once() {
-        let mut queue = SlotQueue {
-            newest_tick: None,
-            pending: VecDeque::new(),
-        };
-        queue.accept(&batch(1, &[1]));
-        queue.accept(&batch(2, &[1, 2]));
-        queue.accept(&batch(2, &[1, 2]));
-        assert_eq!(queue.pending, [1, 2]);
-    }
-
-    #[test]
-    fn a_lost_packet_is_filled_by_the_next() {
-        let mut queue = SlotQueue {
-            newest_tick: None,
-            pending: VecDeque::new(),
-        };
-        queue.accept(&batch(1, &[1]));
-        // Tick 2's packet is lost; tick 3's carries it.
-        queue.accept(&batch(3, &[1, 2, 3]));
-        assert_eq!(queue.pending, [1, 2, 3]);
-    }
-
-    #[test]
-    fn late_and_oversized_batches_change_nothing() {
-        let mut queue = SlotQueue {
-            newest_tick: Some(10),
-            pending: VecDeque::new(),
-        };
-        queue.accept(&batch(9, &[9]));
-        queue.accept(&batch(20, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
-        assert!(queue.pending.is_empty());
-        assert_eq!(queue.newest_tick, Some(10));
-    }
-
-    #[test]
-    fn the_queue_stays_short() {
-        let mut queue = SlotQueue {
-            newest_tick: None,
-            pending: VecDeque::new(),
-        };
-        queue.accept(&batch(8, &[1, 2, 3, 4, 5, 6, 7, 8]));
-        queue.accept(&batch(10, &[3, 4, 5, 6, 7, 8, 9, 10]));
-        assert_eq!(queue.pending, [3, 4, 5, 6, 7, 8, 9, 10]);
-    }
-
-    #[test]
-    fn counter_wraps() {
-        let mut queue = SlotQueue {
-            newest_tick: Some(u32::MAX),
-            pending: VecDeque::new(),
-        };
-        queue.accept(&batch(0, &[7]));
-        assert_eq!(queue.pending, [7]);
+        *delay = u8::try_from(queue.delay()).unwrap_or(u8::MAX);
     }
 }

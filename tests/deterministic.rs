@@ -257,6 +257,77 @@ fn lossy_jittery_links_still_deliver_inputs_and_converge() {
 }
 
 #[test]
+fn after_a_stall_a_clients_input_delay_returns_to_the_clean_link_depth() {
+    let mut room = MemoryRoom::new(2, 11, game);
+    room.start_game();
+    let slot = local_slot(room.client(0));
+    let host_delay = |room: &MemoryRoom| {
+        room.host
+            .world()
+            .resource::<PlayerInputs<TestInput>>()
+            .delay_ticks(slot)
+            .expect("a slot")
+    };
+    // A clean link: the depth it settles at.
+    let mut clean = 0;
+    for step in 0..240 {
+        for i in 0..2 {
+            set_input(room.client(i), 1, 0);
+        }
+        room.step();
+        if step >= 120 {
+            clean = clean.max(host_delay(&room));
+        }
+    }
+    assert!(
+        clean <= 1,
+        "a clean link needs at most one queued input, had {clean}"
+    );
+    // Half a second in which nothing of client 0 reaches the host; then its
+    // packets flow again and bring the inputs it owes at once.
+    let (client, host) = (room.client_id(0), room.host_id());
+    room.network.set_conditions(
+        client,
+        host,
+        LinkConditions {
+            latency: Duration::from_millis(500),
+            ..LinkConditions::PERFECT
+        },
+    );
+    for _ in 0..30 {
+        for i in 0..2 {
+            set_input(room.client(i), 1, 0);
+        }
+        room.step();
+    }
+    room.network
+        .set_conditions(client, host, LinkConditions::PERFECT);
+    let mut delays = Vec::new();
+    for _ in 0..180 {
+        for i in 0..2 {
+            set_input(room.client(i), 1, 0);
+        }
+        room.step();
+        delays.push(host_delay(&room));
+    }
+    let burst = delays.iter().copied().max().unwrap_or_default();
+    assert!(burst >= 4, "the stall left a burst of inputs: {delays:?}");
+    let back = delays
+        .iter()
+        .rposition(|&delay| delay > clean)
+        .map_or(0, |last| last + 1);
+    println!(
+        "input delay after a 500 ms stall: burst of {burst} ticks, back to the clean depth ({clean}) \
+         after {back} ticks ({:.2} s)",
+        back as f64 / 60.0
+    );
+    assert!(
+        back <= 120,
+        "the delay stayed above the clean-link depth for {back} ticks: {delays:?}"
+    );
+}
+
+#[test]
 fn a_client_drives_only_its_own_slot_and_forged_packets_change_nothing() {
     let mut room = MemoryRoom::new(2, 4, game);
     room.start_game();

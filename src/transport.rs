@@ -13,6 +13,7 @@ pub mod conditioner;
 #[cfg(feature = "testing")]
 pub mod memory;
 pub mod packet;
+mod probe;
 pub mod webrtc;
 
 use core::{fmt, time::Duration};
@@ -109,6 +110,15 @@ pub enum NoPath {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct LinkDown;
 
+/// A link's round trip, timed by the links.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RoundTrip {
+    /// Smoothed round-trip time.
+    pub rtt: Duration,
+    /// Share of recent probes lost, 0 to 1.
+    pub loss: f64,
+}
+
 /// Packet links to other peers: the only thing a messaging backend needs.
 ///
 /// Implementations never panic on a closed channel or a vanished peer: they
@@ -139,6 +149,14 @@ pub trait PeerLinks: Send + Sync + 'static {
     /// The host started the game in this room: links that may have to
     /// open the room again on a signaling server that lost it say so.
     fn game_started(&mut self) {}
+
+    /// The round trip to a connected peer as the links time it themselves,
+    /// off the frame loop, once known. Links that do not (in-memory ones)
+    /// say `None`, and the bridge's own pings, which include both apps'
+    /// frame times, stand in.
+    fn round_trip(&self, _peer: PeerId) -> Option<RoundTrip> {
+        None
+    }
 
     /// How the link to a connected peer travels, once known. Links that
     /// have no such notion (in-memory ones) say `None`.

@@ -319,3 +319,54 @@ fn the_countdown_follows_the_room() {
         took.as_secs_f64()
     );
 }
+
+#[test]
+fn the_ping_players_see_is_the_networks_not_the_frame_loops() {
+    if !sealed("the_ping_players_see_is_the_networks_not_the_frame_loops") {
+        return;
+    }
+    use bevy_p2p_multiplayer::transport::bridge::{LinkedPeers, PingTracker};
+    use bevy_replicon::prelude::ClientStats;
+    let server = server(Duration::from_secs(30));
+    let grace = Duration::from_secs(30);
+    let mut host = player_app(&server, grace);
+    let code = host_a_room(&mut host);
+    let mut client = joining_clients(&server, grace, 1, &code).remove(0);
+    run_until(
+        &mut [&mut host, &mut client],
+        Duration::from_secs(15),
+        "linked",
+        |apps| apps.iter().all(|app| roster_len(app) == 2),
+    );
+    // The host's frames take 100 ms (a slow machine, a background tab);
+    // the client's 5 ms. The bridge's pings wait for the host's next frame;
+    // the transport's are answered when they arrive.
+    let start = std::time::Instant::now();
+    let mut frames = 0u32;
+    while start.elapsed() < Duration::from_secs(6) {
+        if frames.is_multiple_of(20) {
+            host.update();
+        }
+        client.update();
+        frames += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let world = client.world();
+    let peer = world
+        .resource::<LinkedPeers>()
+        .host()
+        .expect("still linked to the host");
+    let frame_loop = world.resource::<PingTracker>().rtt(peer);
+    let shown = world.resource::<ClientStats>().rtt;
+    println!(
+        "ping with a 100 ms host frame: shown {:.1} ms (timed at the transport), \
+         the frame loops' pings {:.1} ms",
+        shown * 1e3,
+        frame_loop * 1e3
+    );
+    assert!(shown > 0.0, "the transport timed a round trip");
+    assert!(
+        shown < frame_loop,
+        "the ping shown ({shown:.4} s) leaves out the frame loops ({frame_loop:.4} s)"
+    );
+}

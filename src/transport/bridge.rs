@@ -428,6 +428,16 @@ fn cut_off(
     incoming.push(Incoming::CutOff(cut));
 }
 
+/// The round trip (seconds) and loss share to `peer` for replicon's
+/// `ClientStats`: the links' own timing when they have it (off the frame
+/// loop, see `transport/probe.rs`), else the bridge's pings.
+pub(crate) fn round_trip(transport: &Transport, pings: &PingTracker, peer: PeerId) -> (f64, f64) {
+    match transport.round_trip(peer) {
+        Some(timed) => (timed.rtt.as_secs_f64(), timed.loss),
+        None => (pings.rtt(peer), pings.loss(peer)),
+    }
+}
+
 /// Sends the pings due to `peers`.
 pub(crate) fn ping(
     transport: &mut Transport,

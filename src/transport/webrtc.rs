@@ -42,6 +42,7 @@ use matchbox_socket::{
 
 use super::{
     Delivery, LinkClosed, LinkDown, LinkEvent, LinkRoute, NoPath, PeerId, PeerLinks, RoomEntry,
+    RoundTrip, probe::Probes,
 };
 use crate::{
     P2pSettings,
@@ -52,6 +53,8 @@ use crate::{
 
 const RELIABLE: usize = 0;
 const UNRELIABLE: usize = 1;
+/// Round-trip probes, served off the frame loop (`probe.rs`).
+const PROBE: usize = 2;
 
 /// After a failed `GET /api/ice` while the links are open, the next try.
 const ICE_RETRY: Duration = Duration::from_secs(30);
@@ -81,6 +84,8 @@ pub struct WebRtcLinks {
     closed: bool,
     /// Getting signaling back once the socket is open.
     resignal: Resignal,
+    /// Round trips timed on the probe channel, once the socket is open.
+    probes: Option<Probes>,
 }
 
 /// Getting the signaling server back after losing it, in the background:
@@ -211,6 +216,7 @@ impl WebRtcLinks {
             relay_configured: false,
             loop_end: Arc::new(Mutex::new(None)),
             closed: false,
+            probes: None,
             resignal: Resignal {
                 code: room.code.as_str().to_owned(),
                 seat: room.seat.clone(),
@@ -303,7 +309,10 @@ impl WebRtcLinks {
             .handshake_timeout(Some(settings.handshake_timeout))
             .add_channel(ChannelConfig::reliable())
             .add_channel(ChannelConfig::unreliable())
+            .add_channel(ChannelConfig::unreliable())
             .build();
+        let mut socket = socket;
+        self.probes = socket.take_channel(PROBE).ok().map(Probes::start);
         let report = self.loop_end.clone();
         let task = async move {
             #[cfg(not(target_family = "wasm"))]
@@ -610,8 +619,16 @@ impl PeerLinks for WebRtcLinks {
         for (peer, state) in changes.as_deref().unwrap_or_default() {
             events.push(match state {
                 PeerState::Connected => LinkEvent::Connected(*peer),
-                PeerState::Disconnected => LinkEvent::Disconnected(*peer),
+                PeerState::Disconnected => {
+                    if let Some(probes) = &self.probes {
+                        probes.forget(*peer);
+                    }
+                    LinkEvent::Disconnected(*peer)
+                }
             });
+        }
+        if let Some(probes) = &self.probes {
+            probes.send_due(socket.connected_peers());
         }
         for (channel, delivery) in [
             (RELIABLE, Delivery::Reliable),
@@ -660,6 +677,11 @@ impl PeerLinks for WebRtcLinks {
 
     fn game_started(&mut self) {
         self.resignal.started = true;
+    }
+
+    fn round_trip(&self, peer: PeerId) -> Option<RoundTrip> {
+        let (rtt, loss) = self.probes.as_ref()?.stats(peer)?;
+        Some(RoundTrip { rtt, loss })
     }
 
     fn why_unreachable(&self) -> Option<NoPath> {

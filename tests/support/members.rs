@@ -209,7 +209,9 @@ pub fn answer_then_send_bogus_candidates(
             username: None,
             credential: None,
         })
+        // Our peers' channels: reliable, unreliable, and the probes.
         .add_reliable_channel()
+        .add_unreliable_channel()
         .add_unreliable_channel()
         .build();
     let ended = Arc::new(Mutex::new(false));

@@ -5,7 +5,7 @@ use bevy_replicon::prelude::*;
 
 use super::{
     HostLinkChanged, Incoming, LinkBooks, LinkedPeers, MalformedPacketReceived, TransportClosed,
-    gate::PeerCutOff, ping, receive, send_message,
+    gate::PeerCutOff, ping, receive, round_trip, send_message,
 };
 use crate::{role::Role, transport::Transport};
 
@@ -127,8 +127,7 @@ fn client_receive(
             &mut books.pings,
             core::iter::once(host),
         );
-        stats.rtt = books.pings.rtt(host);
-        stats.packet_loss = books.pings.loss(host);
+        (stats.rtt, stats.packet_loss) = round_trip(&transport, &books.pings, host);
     }
 }
 

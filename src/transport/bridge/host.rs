@@ -8,7 +8,7 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 use super::{
     Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
     MalformedPacketReceived, PeerDeparted, TransportClosed, gate::PeerCutOff, ping, receive,
-    send_message,
+    round_trip, send_message,
 };
 use crate::{
     role::Role,
@@ -125,8 +125,7 @@ fn host_receive(
     ping(&mut transport, now, &mut books.pings, linked.into_iter());
     for (&peer, &client) in &peers.clients {
         if let Ok(mut stats) = stats.get_mut(client) {
-            stats.rtt = books.pings.rtt(peer);
-            stats.packet_loss = books.pings.loss(peer);
+            (stats.rtt, stats.packet_loss) = round_trip(&transport, &books.pings, peer);
         }
     }
 }

@@ -255,6 +255,12 @@ fn axes(html: &mut String, window: &Window, (top, unit): (f64, &str)) {
 
 fn target_line(html: &mut String, value: f64, top: f64, label: &str) {
     let y = y_of(value, top);
+    // Above the line, or below it when the line runs along the top.
+    let label_y = if y - 5.0 < TOP + 12.0 {
+        y + 14.0
+    } else {
+        y - 5.0
+    };
     let _ = write!(
         html,
         "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#b3261e\" \
@@ -262,7 +268,7 @@ fn target_line(html: &mut String, value: f64, top: f64, label: &str) {
          style=\"fill:#b3261e\">{}</text>",
         WIDTH - RIGHT,
         WIDTH - RIGHT - 4.0,
-        y - 5.0,
+        label_y,
         Escaped(label)
     );
 }

@@ -366,8 +366,9 @@ impl RunningServer {
         if let Some(server) = self.metrics_server.take() {
             let _ = server.await;
         }
-        // What was counted is written before the database is let go.
-        self.flush_stats().await;
+        // What was counted is written before the database is let go (a
+        // database that hangs gets the drain time, not forever).
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.flush_stats()).await;
         // Every websocket holds a receiver until it has closed.
         let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.stop.closed()).await;
     }

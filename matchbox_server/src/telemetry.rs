@@ -53,11 +53,12 @@ pub struct StatsSettings {
     /// dropped and counted (`p2p_stats_dropped_total`). Default 4096.
     pub queue: usize,
     /// Serve `GET /metrics` on this address instead, and only there.
-    /// Default none: on the main address, to loopback clients (and bearers
+    /// Default none: on the main address, to `127.0.0.1` and `::1` (and bearers
     /// of [`Self::metrics_token`]).
     pub metrics_bind: Option<SocketAddr>,
     /// A bearer token that `GET /metrics` requires (wherever it is
-    /// served) and that lets a non-loopback scraper in. Default none.
+    /// served, `127.0.0.1` included) and that lets a scraper elsewhere
+    /// in. Default none.
     pub metrics_token: Option<String>,
     /// Reports one address may send. Default 30/min, bursts of 30.
     pub reports_per_address: Rate,

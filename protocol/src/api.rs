@@ -14,7 +14,7 @@
 //! | `GET` | [`ICE`] | | `200` [`IceConfig`] |
 //! | `GET` | [`STATS`] (`?since=<seconds>`) | | `200` [`Stats`] |
 //! | `GET` | [`STATS_PAGE`] | | `200` HTML |
-//! | `GET` | [`METRICS`] (loopback, or a bearer token) | | `200` Prometheus text |
+//! | `GET` | [`METRICS`] (from `127.0.0.1`, or with the operator's bearer token) | | `200` Prometheus text |
 //! | `GET` | [`HEALTH`] | | `200 ok` |
 //!
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
@@ -126,7 +126,7 @@ pub const STATS: &str = "/api/stats";
 /// The same figures as a page of charts (HTML, no script).
 pub const STATS_PAGE: &str = "/stats";
 
-/// Prometheus metrics, as text. Answered to loopback clients, or
+/// Prometheus metrics, as text. Answered to `127.0.0.1` and `::1`, or
 /// to a bearer of the operator's metrics token, or on a listener of its own.
 pub const METRICS: &str = "/metrics";
 
@@ -293,7 +293,8 @@ pub struct Stats {
     pub sessions: u64,
     /// Session reports received.
     pub session_reports: u64,
-    /// Times a host's websocket dropped.
+    /// Times a host's websocket dropped (no close frame: a host that
+    /// closes at the end of its game did not disconnect).
     pub host_disconnects: u64,
     /// `host_disconnects` per session.
     pub host_disconnect_rate: Option<f64>,

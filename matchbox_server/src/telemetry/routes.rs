@@ -167,7 +167,7 @@ pub(crate) struct MetricsAccess {
     telemetry: Telemetry,
     /// Required when set, wherever the metrics are served.
     token: Option<Arc<str>>,
-    /// Without a token: only loopback clients (the main listener), or
+    /// Without a token: only `127.0.0.1` and `::1`, unproxied (the main listener), or
     /// anyone who reaches the address (a listener of its own).
     loopback_only: bool,
 }

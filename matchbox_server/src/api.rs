@@ -12,6 +12,7 @@ use crate::{
     ice::IceSettings,
     limits::AddressCounter,
     origin::Origins,
+    telemetry::routes,
     token,
     web_root::WebRoot,
 };
@@ -27,8 +28,8 @@ use axum::{
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, ReclaimRoom, RoomInfo,
     api::{
-        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, PEER_ROUTE, ROOM_ROUTE, ROOMS,
-        SEAT_TICKET_ROUTE, START_ROUTE, TicketRequest,
+        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, JOIN_REPORT_ROUTE, PEER_ROUTE, ROOM_ROUTE,
+        ROOMS, SEAT_TICKET_ROUTE, SESSION_REPORT_ROUTE, START_ROUTE, STATS, TicketRequest,
     },
 };
 use matchbox_protocol::PeerId;
@@ -123,10 +124,13 @@ pub(crate) fn routes(
         .route(ROOM_ROUTE, get(room_info).put(reclaim_room))
         .route(HOST_TICKET_ROUTE, post(host_ticket))
         .route(SEAT_TICKET_ROUTE, post(seat_ticket))
+        .route(JOIN_REPORT_ROUTE, post(routes::join_report))
+        .route(SESSION_REPORT_ROUTE, post(routes::session_report))
         .layer(axum::Extension(Links(published.public_url.clone())))
         .layer(axum::Extension(requests))
         .route(START_ROUTE, post(start_game))
         .route(PEER_ROUTE, delete(remove_peer))
+        .route(STATS, get(routes::stats))
         .with_state(hub)
         .route(ICE, get(ice_servers).with_state(Arc::new(published.ice)))
         .layer(middleware::from_fn_with_state(
@@ -263,6 +267,18 @@ impl Links {
         let base = self.0.as_deref()?;
         Some(format!("{base}{}", bevy_p2p_protocol::api::play_path(code)))
     }
+}
+
+/// A JSON body: `413` past the size limit (read no further, whatever
+/// `Content-Length` claims), `400` when it is not the JSON asked for (an
+/// empty one is [`optional_json`]'s `None`).
+pub(crate) async fn json_body<T: serde::de::DeserializeOwned>(
+    body: Body,
+    requests: RequestLimits,
+) -> Result<T, ErrorCode> {
+    optional_json::<Option<T>>(body, requests)
+        .await?
+        .ok_or(ErrorCode::BadRequest)
 }
 
 /// A JSON body, or the default for an empty one: `413` past the size
@@ -422,11 +438,17 @@ async fn seat_ticket(
     let (peer, ticket) = match ticket_request(&code, body, requests).await {
         Ok((Some(peer), ticket)) => (peer, ticket),
         Ok((None, _)) => return error_response(ErrorCode::BadRequest),
-        Err(refused) => return error_response(refused),
+        Err(refused) => {
+            hub.telemetry().refused(false, refused);
+            return error_response(refused);
+        }
     };
     let issued = hub.lookup(client, |rooms| {
         rooms.issue_seat_ticket(&code, ticket.clone(), peer, Instant::now())
     });
+    if let Err(refusal) = issued {
+        hub.telemetry().refused(false, refusal.code);
+    }
     ticket_response(issued, ticket)
 }
 
@@ -511,7 +533,7 @@ fn fresh_secret() -> Result<String, ErrorCode> {
 }
 
 /// The host token of a request's `Authorization: Bearer` header.
-fn host_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn host_token(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION).and_then(bearer_token)
 }
 

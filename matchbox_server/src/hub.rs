@@ -11,6 +11,7 @@ use crate::{
     limits::{AddressCounter, AddressLimiter, Rate, Refused},
     rooms::{Effect, Registry, Role, Settings, Ticket},
     signals,
+    telemetry::Telemetry,
     token::RoomKey,
 };
 use axum::extract::ws::{CloseFrame, Message, close_code};
@@ -29,7 +30,42 @@ use tracing::debug;
 /// per-address budgets (an IPv6 /64 is one address, and a /48 shares a
 /// wider budget: see [`AddressLimiter`]).
 #[derive(Clone)]
-pub(crate) struct Hub(Arc<Mutex<HubInner>>);
+pub(crate) struct Hub {
+    inner: Arc<Mutex<HubInner>>,
+    /// Counts what happens to rooms: the registry's events, taken from it
+    /// each time the lock is let go.
+    telemetry: Telemetry,
+}
+
+/// The hub, locked: letting it go hands the registry's events to the
+/// counters (their own lock, taken after this one, never before).
+struct Locked<'a> {
+    guard: MutexGuard<'a, HubInner>,
+    telemetry: &'a Telemetry,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = HubInner;
+
+    fn deref(&self) -> &HubInner {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut HubInner {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        if self.guard.registry.has_events() {
+            let events = self.guard.registry.take_events();
+            self.telemetry.room_events(events, Instant::now());
+        }
+    }
+}
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -187,9 +223,14 @@ fn is_a_miss(code: ErrorCode) -> bool {
 
 impl Hub {
     /// A hub with no rooms.
-    pub(crate) fn new(settings: Settings, limits: HubLimits, room_key: RoomKey) -> Self {
+    pub(crate) fn new(
+        settings: Settings,
+        limits: HubLimits,
+        room_key: RoomKey,
+        telemetry: Telemetry,
+    ) -> Self {
         let now = Instant::now();
-        Self(Arc::new(Mutex::new(HubInner {
+        let inner = Arc::new(Mutex::new(HubInner {
             registry: Registry::new(settings),
             room_key,
             next_serial: 0,
@@ -216,12 +257,21 @@ impl Hub {
                 now,
             ),
             limits,
-        })))
+        }));
+        Self { inner, telemetry }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HubInner> {
+    /// What the server counts.
+    pub(crate) fn telemetry(&self) -> &Telemetry {
+        &self.telemetry
+    }
+
+    fn lock(&self) -> Locked<'_> {
         // A panic elsewhere must not take every later request down with it.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked {
+            guard: self.inner.lock().unwrap_or_else(PoisonError::into_inner),
+            telemetry: &self.telemetry,
+        }
     }
 
     /// Runs `f` on the room registry, for a request that may name a code
@@ -515,6 +565,8 @@ impl Hub {
         hub.apply(effects);
         hub.creations.prune(now);
         hub.lookups.prune(now);
+        drop(hub);
+        self.telemetry.tick(now);
     }
 }
 

@@ -43,6 +43,7 @@ mod peer;
 mod rooms;
 mod share_page;
 pub mod signals;
+mod telemetry;
 mod token;
 mod web_root;
 
@@ -54,6 +55,7 @@ pub use bevy_p2p_protocol::{
 pub use forwarded::Cidr;
 pub use limits::Rate;
 pub use share_page::ShareSettings;
+pub use telemetry::{Database, StatsSettings};
 
 use axum::{Extension, Router, routing::get};
 use hub::{Hub, HubLimits};
@@ -130,6 +132,8 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// What share links' pages and preview cards say about the game.
     pub share: ShareSettings,
+    /// Where the stats are kept, and who may read the metrics.
+    pub stats: StatsSettings,
     /// What a stranger may ask of the server.
     pub limits: Limits,
 }
@@ -307,6 +311,7 @@ impl Default for ServerConfig {
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
             share: ShareSettings::default(),
+            stats: StatsSettings::default(),
             limits: Limits::default(),
         }
     }
@@ -317,10 +322,12 @@ impl Default for ServerConfig {
 #[derive(Debug)]
 pub struct RunningServer {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     hub: Hub,
     /// Turned true to stop: the accept loop and every websocket watch it.
     stop: watch::Sender<bool>,
     server: Option<JoinHandle<()>>,
+    metrics_server: Option<JoinHandle<()>>,
     clock: JoinHandle<()>,
 }
 
@@ -328,6 +335,17 @@ impl RunningServer {
     /// The address the server actually listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `GET /metrics` is served on when it has a listener of
+    /// its own ([`StatsSettings::metrics_bind`]).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Resolves once every stats record counted so far is in the database.
+    pub async fn flush_stats(&self) {
+        self.hub.telemetry().store().flush().await;
     }
 
     /// Signals dropped because of what they carried (a wrong kind for their
@@ -345,6 +363,12 @@ impl RunningServer {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+        if let Some(server) = self.metrics_server.take() {
+            let _ = server.await;
+        }
+        // What was counted is written before the database is let go (a
+        // database that hangs gets the drain time, not forever).
+        let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.flush_stats()).await;
         // Every websocket holds a receiver until it has closed.
         let _ = tokio::time::timeout(SHUTDOWN_DRAIN, self.stop.closed()).await;
     }
@@ -405,6 +429,15 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
     }
     let room_key = token::RoomKey::new(room_secret)
         .map_err(|cause| io::Error::other(format!("the OS CSPRNG failed: {cause}")))?;
+    config.stats.validate().map_err(invalid)?;
+    let telemetry = telemetry::Telemetry::new(
+        &config.stats,
+        room_key.clone(),
+        config.capacity,
+        limits.max_rooms,
+        (limits.ipv6_site_factor, limits.tracked_addresses),
+    )
+    .map_err(io::Error::other)?;
     let hub = Hub::new(
         rooms::Settings {
             capacity: config.capacity,
@@ -424,6 +457,7 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
             tracked_addresses: limits.tracked_addresses,
         },
         room_key,
+        telemetry.clone(),
     );
     let share_pages = share_page::SharePages::new(
         hub.clone(),
@@ -462,7 +496,18 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         },
     )
     .merge(websockets)
-    .merge(share_page::routes(share_pages));
+    .merge(share_page::routes(share_pages))
+    .merge(telemetry::routes::page_routes(telemetry.clone()));
+    let metrics_token = config.stats.metrics_token.clone();
+    let router = match config.stats.metrics_bind {
+        // Its own listener only: the main one has no `/metrics`.
+        Some(_) => router,
+        None => router.merge(telemetry::routes::metrics_routes(
+            telemetry.clone(),
+            metrics_token.clone(),
+            true,
+        )),
+    };
     let in_flight = api::InFlight::new(limits.max_connections_per_address, limits.ipv6_site_factor);
     let router = api::finish(router, web_root)
         .layer(axum::middleware::from_fn_with_state(
@@ -483,6 +528,24 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
         write_stall: limits.write_stall_timeout,
     };
     let is_proxy: listener::IsProxy = Arc::new(move |ip| proxies.contains(ip));
+    let (metrics_addr, metrics_server) = match config.stats.metrics_bind {
+        Some(bind) => {
+            let listener = std::net::TcpListener::bind(bind)?;
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            let router = telemetry::routes::metrics_routes(telemetry, metrics_token, false);
+            let server = tokio::spawn(listener::serve(
+                tokio::net::TcpListener::from_std(listener)?,
+                router,
+                connection_limits,
+                Arc::new(|_| false),
+                stopping.clone(),
+                SHUTDOWN_DRAIN,
+            ));
+            (Some(addr), Some(server))
+        }
+        None => (None, None),
+    };
     let server = tokio::spawn(listener::serve(
         listener,
         router,
@@ -494,9 +557,11 @@ pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
     let clock = tokio::spawn(run_clock(hub.clone(), tick_period(&config)));
     Ok(RunningServer {
         local_addr,
+        metrics_addr,
         hub,
         stop,
         server: Some(server),
+        metrics_server,
         clock,
     })
 }

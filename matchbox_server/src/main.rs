@@ -6,7 +6,8 @@
 //! filters them, default `info`).
 
 use bevy_p2p_signaling::{
-    Cidr, Limits, Rate, RoomSecret, ServerConfig, ShareSettings, ice::IceSettings, serve,
+    Cidr, Database, Limits, Rate, RoomSecret, ServerConfig, ShareSettings, StatsSettings,
+    ice::IceSettings, serve,
 };
 use clap::Parser;
 use std::{io::Write, net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
@@ -272,6 +273,57 @@ struct Args {
           default_value_t = Limits::default().tracked_addresses,
           value_parser = at_least_one)]
     tracked_addresses: usize,
+
+    /// SQLite file the stats history is kept in (created if missing);
+    /// without it, the history is kept in memory and ends with the process.
+    #[arg(long, env = "P2P_SIGNALING_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+
+    /// Days of stats history kept; older rows are deleted hourly.
+    #[arg(long, env = "P2P_SIGNALING_RETENTION_DAYS", value_name = "DAYS",
+          default_value_t = StatsSettings::default().retention.as_secs() / 86_400,
+          value_parser = clap::value_parser!(u64).range(1..=36_500))]
+    retention_days: u64,
+
+    /// Seconds an admitted client has to report its connection; silent
+    /// past it, its join counts as failed (`no_report`).
+    #[arg(long, env = "P2P_SIGNALING_CONNECT_TIMEOUT_SECS", value_name = "S",
+          default_value_t = StatsSettings::default().connect_timeout.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    connect_timeout_secs: u64,
+
+    /// Stats records waiting for the database at most; past it they are
+    /// dropped (and counted), never holding signaling up.
+    #[arg(long, env = "P2P_SIGNALING_STATS_QUEUE", value_name = "N",
+          default_value_t = StatsSettings::default().queue,
+          value_parser = at_least_one)]
+    stats_queue: usize,
+
+    /// Serve `GET /metrics` on this address instead of the main one (which
+    /// then has none). Without it, the main address answers loopback
+    /// clients only.
+    #[arg(long, env = "P2P_SIGNALING_METRICS_BIND", value_name = "ADDR")]
+    metrics_bind: Option<SocketAddr>,
+
+    /// Bearer token `GET /metrics` requires (at least 16 characters),
+    /// wherever it is served; with it, scrapers need not be on loopback.
+    #[arg(
+        long,
+        env = "P2P_SIGNALING_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    metrics_token: Option<String>,
+
+    /// Players' reports (join and session) one address may send.
+    #[arg(long, env = "P2P_SIGNALING_REPORT_RATE_PER_IP", value_name = "RATE",
+          default_value_t = StatsSettings::default().reports_per_address)]
+    report_rate_per_ip: Rate,
+
+    /// Players' reports everyone together may send.
+    #[arg(long, env = "P2P_SIGNALING_REPORT_RATE", value_name = "RATE",
+          default_value_t = StatsSettings::default().reports_total)]
+    report_rate: Rate,
 }
 
 fn at_least_one(raw: &str) -> Result<usize, String> {
@@ -308,6 +360,16 @@ impl Args {
                 game_description: self.game_description,
                 game_image: self.game_image,
                 card_cache: self.card_cache,
+            },
+            stats: StatsSettings {
+                database: self.db.map_or(Database::Memory, Database::File),
+                retention: Duration::from_secs(self.retention_days * 86_400),
+                connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+                queue: self.stats_queue,
+                metrics_bind: self.metrics_bind,
+                metrics_token: self.metrics_token,
+                reports_per_address: self.report_rate_per_ip,
+                reports_total: self.report_rate,
             },
             limits: Limits {
                 max_connections: self.max_connections,
@@ -378,6 +440,9 @@ async fn main() -> ExitCode {
     // Scripts and tests wait for this exact line, so flush it now.
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "listening on {}", server.local_addr());
+    if let Some(metrics) = server.metrics_addr() {
+        tracing::info!(%metrics, "metrics served on their own address");
+    }
     let _ = stdout.flush();
 
     wait_for_stop_signal().await;
@@ -469,6 +534,15 @@ mod tests {
             "--miss-rate=60/min:60",
             "--max-rooms=50",
             "--tracked-addresses=1000",
+            "--db",
+            "/var/lib/p2p/stats.sqlite",
+            "--retention-days=7",
+            "--connect-timeout-secs=20",
+            "--stats-queue=64",
+            "--metrics-bind=127.0.0.1:9100",
+            "--metrics-token=scrape-me-please-1234",
+            "--report-rate-per-ip=10/min",
+            "--report-rate=600/min:100",
         ])
         .expect("parses");
         assert_eq!(config.bind, "0.0.0.0:9000".parse().expect("addr"));
@@ -517,6 +591,19 @@ mod tests {
         );
         let rate = |per_minute, burst| Rate { per_minute, burst };
         assert_eq!(
+            config.stats,
+            StatsSettings {
+                database: Database::File(PathBuf::from("/var/lib/p2p/stats.sqlite")),
+                retention: Duration::from_secs(7 * 86_400),
+                connect_timeout: Duration::from_secs(20),
+                queue: 64,
+                metrics_bind: Some("127.0.0.1:9100".parse().expect("addr")),
+                metrics_token: Some("scrape-me-please-1234".into()),
+                reports_per_address: rate(10, 10),
+                reports_total: rate(600, 100),
+            }
+        );
+        assert_eq!(
             config.limits,
             Limits {
                 max_connections: 100,
@@ -556,6 +643,9 @@ mod tests {
             &["--room-rate", "5/hour"],
             &["--room-rate", "5/min:0"],
             &["--max-rooms", "0"],
+            &["--retention-days", "0"],
+            &["--connect-timeout-secs", "0"],
+            &["--metrics-bind", "here"],
         ] {
             assert!(run(bad).is_err(), "{bad:?}");
         }

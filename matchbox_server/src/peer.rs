@@ -83,9 +83,11 @@ pub(crate) async fn upgrade(
         (Some(_), Some(_)) => return api::error_response(ErrorCode::BadRequest),
     };
     let fresh = PeerId(uuid::Uuid::new_v4());
+    let host = matches!(ticket, Presented::Host(_));
     let hold = match sockets.hub.admit(client, &code, ticket, fresh) {
         Ok(hold) => hold,
         Err(refusal) => {
+            sockets.hub.telemetry().refused(host, refusal.code);
             debug!(code = %crate::code::redacted(&code), error = %refusal.code, "websocket refused");
             return api::refusal_response(refusal);
         }
@@ -115,12 +117,15 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
         // Dropping `hold` gives the seat back.
         return;
     }
-    let Outbox {
-        mut messages,
-        mut kicked,
-        serial,
-    } = match hub.join(peer, hold, &code) {
-        Ok((_role, outbox)) => outbox,
+    let (
+        _counted,
+        Outbox {
+            mut messages,
+            mut kicked,
+            serial,
+        },
+    ) = match hub.join(peer, hold, &code) {
+        Ok((role, outbox)) => (hub.telemetry().socket_open(role), outbox),
         Err(error) => {
             // The room closed between the upgrade check and now.
             debug!(%peer, %error, "websocket started without a seat");

@@ -109,6 +109,48 @@ pub(crate) enum Effect<P> {
     Replace(P),
 }
 
+/// Something that happened to a room, for the server's counters: the
+/// registry notes them as they happen, and the hub takes them
+/// ([`Registry::take_events`]) to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RoomEvent<P> {
+    /// A room opened: created, or opened again by its host (a restart).
+    Opened { code: String },
+    /// A host websocket took the seat: for the first time (`back` false),
+    /// or back within its grace (`back` true).
+    HostJoined { code: String, back: bool },
+    /// The host's websocket ended: its seat waits for the grace. `dropped`:
+    /// without a close frame (its network failed, or it went silent), not
+    /// a host that closed on purpose.
+    HostAway { code: String, dropped: bool },
+    /// A client websocket took a seat it did not hold before.
+    ClientAdmitted { code: String, peer: P },
+    /// A room closed, and why.
+    Closed { code: String, reason: CloseReason },
+}
+
+/// Why a room closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CloseReason {
+    /// Its host left and did not come back within the grace.
+    HostGone,
+    /// Its host never connected.
+    Unclaimed,
+}
+
+impl CloseReason {
+    /// Every reason, for metrics that show each one, even at zero.
+    pub(crate) const ALL: [Self; 2] = [Self::HostGone, Self::Unclaimed];
+
+    /// The name in metrics labels and the database.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::HostGone => "host_gone",
+            Self::Unclaimed => "unclaimed",
+        }
+    }
+}
+
 /// A client's seat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ClientSeat<P> {
@@ -255,6 +297,8 @@ pub(crate) struct Registry<P> {
     seats: HashMap<P, String>,
     tickets: HashMap<Ticket, Reservation<P>>,
     next_ticket: Ticket,
+    /// What happened since the last [`Registry::take_events`].
+    events: Vec<RoomEvent<P>>,
 }
 
 impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
@@ -266,7 +310,18 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             seats: HashMap::new(),
             tickets: HashMap::new(),
             next_ticket: 0,
+            events: Vec::new(),
         }
+    }
+
+    /// What happened to rooms since the last call, oldest first.
+    pub(crate) fn take_events(&mut self) -> Vec<RoomEvent<P>> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Whether anything happened since the last [`Registry::take_events`].
+    pub(crate) fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Opens a room with a code no live room uses.
@@ -300,6 +355,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             let host_token = issue_token(&code)?;
             slot.insert(Room::new(host_token.clone(), capacity, false, now));
             info!(code = %code::redacted(&code), capacity, rooms = self.rooms.len(), "room created");
+            self.events.push(RoomEvent::Opened { code: code.clone() });
             // The HTTP layer adds the share link: it knows the public URL.
             return Ok(CreatedRoom {
                 code,
@@ -372,6 +428,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Room::new(token.to_owned(), capacity, started, now),
         );
         info!(code = %code::redacted(&code), capacity, "room opened again by its host");
+        self.events.push(RoomEvent::Opened { code: code.clone() });
         Ok((self.info_at(&code, now)?, true))
     }
 
@@ -630,6 +687,7 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             Role::Host => {
                 room.host_reserved = false;
                 let back = matches!(room.host, HostSeat::Away { .. });
+                let first = matches!(room.host, HostSeat::NeverConnected);
                 match room.host {
                     HostSeat::Connected(old) if old != peer => {
                         // The clients drop their links to the old id; the
@@ -662,6 +720,12 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     "{}",
                     if back { "host back" } else { "host joined" }
                 );
+                if back || first {
+                    self.events.push(RoomEvent::HostJoined {
+                        code: reservation.code.clone(),
+                        back,
+                    });
+                }
             }
             Role::Client => {
                 let back = match room.client_seat(peer) {
@@ -701,6 +765,12 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                     "{}",
                     if back { "client back" } else { "client joined" }
                 );
+                if !back {
+                    self.events.push(RoomEvent::ClientAdmitted {
+                        code: reservation.code.clone(),
+                        peer,
+                    });
+                }
             }
         }
         self.seats.insert(peer, reservation.code.clone());
@@ -733,6 +803,10 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 grace_secs = self.settings.host_grace.as_secs_f32(),
                 "host away"
             );
+            self.events.push(RoomEvent::HostAway {
+                code: code.clone(),
+                dropped: !closed,
+            });
         } else {
             // Dropped, the seat waits; closed, it is free. Either way the
             // host hears its signaling is gone (a live link stays up).
@@ -814,20 +888,24 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
         let mut effects = Vec::new();
         let mut gone = Vec::new();
         for (code, room) in &self.rooms {
-            let why = match room.host {
+            let (why, reason) = match room.host {
                 HostSeat::Away { since, .. } if now.duration_since(since) >= host_grace => {
-                    "room closed: host did not come back"
+                    ("room closed: host did not come back", CloseReason::HostGone)
                 }
                 HostSeat::NeverConnected
                     if now.duration_since(room.created) >= unclaimed_expiry =>
                 {
-                    "room closed: its host never came"
+                    ("room closed: its host never came", CloseReason::Unclaimed)
                 }
                 _ => continue,
             };
             info!(code = %code::redacted(code), clients = room.clients.len(), "{why}");
             effects.extend(room.present_clients().map(Effect::Close));
             gone.push(code.clone());
+            self.events.push(RoomEvent::Closed {
+                code: code.clone(),
+                reason,
+            });
         }
         for code in gone {
             if let Some(room) = self.rooms.remove(&code) {
@@ -905,6 +983,68 @@ mod tests {
             .reserve(code, ticket.as_deref(), peer, now)
             .expect("reserve");
         registry.join(ticket, peer, code).expect("join").2
+    }
+
+    #[test]
+    fn the_registry_notes_what_happens_to_rooms() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        let opened = RoomEvent::Opened { code: code.clone() };
+        assert_eq!(registry.take_events(), vec![opened]);
+        seat(&mut registry, &code, Some(TOKEN), 1, start);
+        seat(&mut registry, &code, None, 10, start);
+        // A client back to the seat it kept is no new admission.
+        registry.leave(10, false, start);
+        seat(&mut registry, &code, None, 10, start);
+        // The host taking its seat over from a stale socket is no return.
+        seat(&mut registry, &code, Some(TOKEN), 2, start);
+        registry.leave(2, false, start);
+        seat(&mut registry, &code, Some(TOKEN), 3, start);
+        registry.leave(3, true, start);
+        registry.tick(start + settings().host_grace);
+        assert!(registry.has_events());
+        assert_eq!(
+            registry.take_events(),
+            vec![
+                RoomEvent::HostJoined {
+                    code: code.clone(),
+                    back: false
+                },
+                RoomEvent::ClientAdmitted {
+                    code: code.clone(),
+                    peer: 10
+                },
+                RoomEvent::HostAway {
+                    code: code.clone(),
+                    dropped: true
+                },
+                RoomEvent::HostJoined {
+                    code: code.clone(),
+                    back: true
+                },
+                RoomEvent::HostAway {
+                    code: code.clone(),
+                    dropped: false
+                },
+                RoomEvent::Closed {
+                    code,
+                    reason: CloseReason::HostGone
+                },
+            ]
+        );
+        assert!(!registry.has_events());
+        // A room whose host never came closes as unclaimed.
+        registry
+            .create(start, None, || Ok("XYZ789".to_owned()), token)
+            .expect("room");
+        registry.tick(start + settings().unclaimed_expiry);
+        assert_eq!(
+            registry.take_events().last(),
+            Some(&RoomEvent::Closed {
+                code: "XYZ789".into(),
+                reason: CloseReason::Unclaimed
+            })
+        );
     }
 
     #[test]

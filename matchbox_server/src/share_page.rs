@@ -36,6 +36,7 @@ mod card;
 mod font;
 mod page;
 
+pub(crate) use page::Escaped;
 use page::{ImageRef, LiveRoom, PageView, RoomView, render_page};
 
 use crate::{

@@ -532,40 +532,17 @@ async fn screenshots() {
     let full_host = connect(addr, &full.code, Some(&full.host_token)).await;
     let full_guest = connect(addr, &full.code, None).await;
     seated(addr, &full.code, 2).await;
-    let profile = TempDir::new("share-chromium");
     for (file, path) in [
         ("share-page.png", format!("/play/{}", room.code)),
         ("share-page-full.png", format!("/play/{}", full.code)),
         ("share-page-not-found.png", "/play/ABC234".to_owned()),
     ] {
-        let shot = docs.join(file);
-        let _ = std::fs::remove_file(&shot);
-        let mut chromium = tokio::process::Command::new("chromium");
-        chromium
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
-                "--window-size=1200,800",
-            ])
-            .arg(format!("--user-data-dir={}", profile.0.display()))
-            .arg(format!("--screenshot={}", shot.display()))
-            .arg(format!("http://{addr}{path}"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let status = tokio::time::timeout(std::time::Duration::from_secs(60), chromium.status())
-            .await
-            .expect("chromium in time")
-            .expect("chromium runs");
-        assert!(status.success(), "chromium: {status}");
-        assert!(shot.is_file(), "{file} written");
+        chromium_screenshot(
+            &format!("http://{addr}{path}"),
+            &docs.join(file),
+            "1200,800",
+        )
+        .await;
     }
     full_guest.close().await;
     full_host.close().await;

@@ -9,7 +9,12 @@
 //! | `DELETE` | [`peer_path`], `Authorization: Bearer <host_token>` | | `204` |
 //! | `POST` | [`host_ticket_path`], `Authorization: Bearer <host_token>` | [`TicketRequest`] (optional) | `201` [`HostTicket`] |
 //! | `POST` | [`seat_ticket_path`] | [`TicketRequest`] | `201` [`HostTicket`] |
+//! | `POST` | [`join_report_path`] | [`JoinReport`] | `204` |
+//! | `POST` | [`session_report_path`], `Authorization: Bearer <host_token>` | [`SessionReport`] | `204` |
 //! | `GET` | [`ICE`] | | `200` [`IceConfig`] |
+//! | `GET` | [`STATS`] (`?since=<seconds>`) | | `200` [`Stats`] |
+//! | `GET` | [`STATS_PAGE`] | | `200` HTML |
+//! | `GET` | [`METRICS`] (from `127.0.0.1`, or with the operator's bearer token) | | `200` Prometheus text |
 //! | `GET` | [`HEALTH`] | | `200 ok` |
 //!
 //! A room's websocket is `ws(s)://<server>/<code>`; the host adds
@@ -104,6 +109,225 @@ pub struct HostTicket {
     /// How long the server accepts it.
     pub expires_in_secs: u64,
 }
+
+/// A client's report of how its join went, as an axum route pattern:
+/// `POST` a [`JoinReport`]; `204` when counted.
+pub const JOIN_REPORT_ROUTE: &str = "/api/rooms/{code}/join-report";
+
+/// The host's summary of a session, as an axum route pattern: `POST` a
+/// [`SessionReport`] with `Authorization: Bearer <host_token>`; `204` when
+/// counted.
+pub const SESSION_REPORT_ROUTE: &str = "/api/rooms/{code}/session-report";
+
+/// The server's key figures as JSON: `GET` answers [`Stats`]; `?since=N`
+/// counts only the last `N` seconds.
+pub const STATS: &str = "/api/stats";
+
+/// The same figures as a page of charts (HTML, no script).
+pub const STATS_PAGE: &str = "/stats";
+
+/// Prometheus metrics, as text. Answered to `127.0.0.1` and `::1`, or
+/// to a bearer of the operator's metrics token, or on a listener of its own.
+pub const METRICS: &str = "/metrics";
+
+/// The path a client posts its [`JoinReport`] to.
+///
+/// ```
+/// assert_eq!(
+///     bevy_p2p_protocol::api::join_report_path("ABC234"),
+///     "/api/rooms/ABC234/join-report"
+/// );
+/// ```
+pub fn join_report_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/join-report")
+}
+
+/// The path the host posts its [`SessionReport`] to.
+pub fn session_report_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/session-report")
+}
+
+/// Body of a client's join report: what only the player knows, whether its
+/// WebRTC link to the host came up. Sent once per seat, after the
+/// websocket was admitted; the seat secret (the one its seat ticket was
+/// bought with) proves the report is that seat's. A seat the server
+/// admitted that reports nothing within the server's connect timeout is
+/// counted as a failed join (`no_report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JoinReport {
+    /// The player's seat secret, as in its [`TicketRequest`].
+    pub seat: String,
+    /// How the join ended.
+    pub outcome: JoinOutcome,
+}
+
+/// How a join ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum JoinOutcome {
+    /// The data channel to the host opened.
+    Connected {
+        /// From the join's start (the code entered) to the open channel, ms.
+        connect_ms: u64,
+        /// Whether the link goes through a relay (TURN) server.
+        relayed: bool,
+    },
+    /// The join gave up.
+    Failed {
+        /// Why, as the plugin's `JoinFailure` names it.
+        reason: JoinFailureReason,
+    },
+}
+
+/// Why a join failed, by the names of the plugin's `JoinFailure`; what the
+/// server counts refusals under too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinFailureReason {
+    /// No room has this code.
+    RoomNotFound,
+    /// The room has all its players.
+    RoomFull,
+    /// The text typed is not a share code.
+    InvalidCode,
+    /// The signaling server did not answer.
+    ServerUnreachable,
+    /// The server answered with something unexpected.
+    ServerError,
+    /// No link to the host came up in time.
+    HostUnreachable,
+    /// The networks cannot reach each other directly and there is no relay.
+    NeedsRelay,
+    /// The relay (TURN) server refused the player or did not answer.
+    RelayUnavailable,
+    /// A reason this version does not know (a newer client's).
+    #[serde(other)]
+    Other,
+}
+
+impl JoinFailureReason {
+    /// Every reason.
+    pub const ALL: [Self; 9] = [
+        Self::RoomNotFound,
+        Self::RoomFull,
+        Self::InvalidCode,
+        Self::ServerUnreachable,
+        Self::ServerError,
+        Self::HostUnreachable,
+        Self::NeedsRelay,
+        Self::RelayUnavailable,
+        Self::Other,
+    ];
+
+    /// The name on the wire and in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoomNotFound => "room_not_found",
+            Self::RoomFull => "room_full",
+            Self::InvalidCode => "invalid_code",
+            Self::ServerUnreachable => "server_unreachable",
+            Self::ServerError => "server_error",
+            Self::HostUnreachable => "host_unreachable",
+            Self::NeedsRelay => "needs_relay",
+            Self::RelayUnavailable => "relay_unavailable",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Body of the host's session report: one per room, when its game ends or
+/// the host leaves. Figures over all its client links.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionReport {
+    /// The most players at once, host included.
+    pub player_count: u32,
+    /// From the room's creation to the report, whole seconds.
+    pub duration_seconds: u64,
+    /// Times the host lost its signaling connection and came back.
+    #[serde(default)]
+    pub host_disconnects: u32,
+    /// Mean round-trip time over all client links, ms; `None` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_latency_ms: Option<f64>,
+    /// 95th percentile of the round-trip times measured, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95_latency_ms: Option<f64>,
+    /// Game bytes the host sent to its clients.
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Game bytes the host received from its clients.
+    #[serde(default)]
+    pub bytes_received: u64,
+    /// Client links that went through a relay (TURN) server.
+    #[serde(default)]
+    pub relayed_links: u32,
+}
+
+/// Body of `200` for `GET /api/stats`: the seed design's key figures over
+/// the stored history (or its last `since_secs`). A rate with nothing to
+/// count is `None` (JSON `null`), never a made-up 100 %.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// The window asked for, seconds; `None` for the whole history kept.
+    pub since_secs: Option<u64>,
+    /// Rooms opened (reclaimed after a restart included).
+    pub rooms_created: u64,
+    /// Rooms at least one client's websocket entered.
+    pub rooms_joined: u64,
+    /// Client joins: refused before the websocket, or admitted (and then
+    /// connected, failed, or silent).
+    pub join_attempts: u64,
+    /// Admitted joins that reported a link to the host.
+    pub connected: u64,
+    /// `connected` over admitted joins that ended (connected, failed after
+    /// admission, or no report within the connect timeout). Refusals before
+    /// the websocket (a wrong code, a full room) are not connection failures.
+    pub connection_success_rate: Option<f64>,
+    /// Failed joins by reason (`no_report` included, refusals included).
+    pub failures: std::collections::BTreeMap<String, u64>,
+    /// Mean of the session reports' average latencies, ms.
+    pub average_latency_ms: Option<f64>,
+    /// 95th percentile (nearest rank) of the session reports' p95 latencies, ms.
+    pub p95_latency_ms: Option<f64>,
+    /// Rooms whose host connected: sessions as the server saw them.
+    pub sessions: u64,
+    /// Session reports received.
+    pub session_reports: u64,
+    /// Times a host's websocket dropped (no close frame: a host that
+    /// closes at the end of its game did not disconnect).
+    pub host_disconnects: u64,
+    /// `host_disconnects` per session.
+    pub host_disconnect_rate: Option<f64>,
+    /// The seed design's two targets, and whether they are met.
+    pub targets: Targets,
+}
+
+/// The seed's targets: connection success above 95 %, latency below 100 ms.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Targets {
+    /// `connection_success_rate` > 0.95.
+    pub connection_success: Target,
+    /// `average_latency_ms` < 100.
+    pub average_latency: Target,
+}
+
+/// One target: its threshold, the figure, and whether it is met (`None`
+/// while there is no figure).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// The threshold.
+    pub threshold: f64,
+    /// The figure now.
+    pub value: Option<f64>,
+    /// Whether the figure is on the right side of the threshold.
+    pub met: Option<bool>,
+}
+
+/// The success-rate target: above this.
+pub const SUCCESS_TARGET: f64 = 0.95;
+
+/// The latency target: below this, ms.
+pub const LATENCY_TARGET_MS: f64 = 100.0;
 
 /// The path of a room's info: `/api/rooms/{code}`.
 pub fn room_path(code: &str) -> String {
@@ -311,11 +535,19 @@ pub enum ErrorCode {
     /// The websocket's seat ticket is unknown, used, expired or for
     /// another room: fetch a new one.
     BadTicket,
+    /// A join report names a seat this room never admitted (or forgot).
+    NotAdmitted,
+    /// This join or session was reported already (or, for a join, counted
+    /// as failed when its connect timeout passed).
+    AlreadyReported,
+    /// This address or token may not read this (`GET /metrics` from
+    /// outside without the operator's token).
+    Forbidden,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by name.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 21] = [
         Self::InvalidCode,
         Self::RoomNotFound,
         Self::RoomFull,
@@ -334,6 +566,9 @@ impl ErrorCode {
         Self::RequestTooLarge,
         Self::RemovedByHost,
         Self::BadTicket,
+        Self::NotAdmitted,
+        Self::AlreadyReported,
+        Self::Forbidden,
     ];
 
     /// The name sent as `{"error": "..."}`.
@@ -357,6 +592,9 @@ impl ErrorCode {
             Self::RequestTooLarge => "request_too_large",
             Self::RemovedByHost => "removed_by_host",
             Self::BadTicket => "bad_ticket",
+            Self::NotAdmitted => "not_admitted",
+            Self::AlreadyReported => "already_reported",
+            Self::Forbidden => "forbidden",
         }
     }
 
@@ -364,12 +602,15 @@ impl ErrorCode {
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidCode | Self::BadRequest => 400,
-            Self::BadHostToken | Self::OriginNotAllowed | Self::RemovedByHost | Self::BadTicket => {
-                403
-            }
+            Self::BadHostToken
+            | Self::OriginNotAllowed
+            | Self::RemovedByHost
+            | Self::BadTicket
+            | Self::NotAdmitted
+            | Self::Forbidden => 403,
             Self::RoomNotFound | Self::NotFound => 404,
             Self::RequestTimeout => 408,
-            Self::RoomFull | Self::HostSeatTaken => 409,
+            Self::RoomFull | Self::HostSeatTaken | Self::AlreadyReported => 409,
             Self::RequestTooLarge => 413,
             Self::WebsocketUpgradeRequired => 426,
             Self::Busy | Self::RateLimited | Self::TooManyConnections => 429,
@@ -445,5 +686,60 @@ mod tests {
             start_path("ABC234")
         );
         assert_eq!(PLAY_ROUTE.replace("{code}", "ABC234"), play_path("ABC234"));
+        assert_eq!(
+            JOIN_REPORT_ROUTE.replace("{code}", "ABC234"),
+            join_report_path("ABC234")
+        );
+        assert_eq!(
+            SESSION_REPORT_ROUTE.replace("{code}", "ABC234"),
+            session_report_path("ABC234")
+        );
+    }
+
+    #[test]
+    fn reports_keep_their_wire_names() {
+        let report = JoinReport {
+            seat: "s".repeat(16),
+            outcome: JoinOutcome::Connected {
+                connect_ms: 850,
+                relayed: true,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&report).expect("serializes"),
+            serde_json::json!({
+                "seat": "ssssssssssssssss",
+                "outcome": {"result": "connected", "connect_ms": 850, "relayed": true}
+            })
+        );
+        let failed: JoinReport = serde_json::from_str(
+            r#"{"seat":"x","outcome":{"result":"failed","reason":"needs_relay"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            failed.outcome,
+            JoinOutcome::Failed {
+                reason: JoinFailureReason::NeedsRelay
+            }
+        );
+        // A reason from a newer client is counted as `other`, not refused.
+        let newer: JoinOutcome =
+            serde_json::from_str(r#"{"result":"failed","reason":"cosmic_rays"}"#).expect("parses");
+        assert_eq!(
+            newer,
+            JoinOutcome::Failed {
+                reason: JoinFailureReason::Other
+            }
+        );
+        for reason in JoinFailureReason::ALL {
+            assert_eq!(
+                serde_json::to_value(reason).expect("serializes"),
+                serde_json::Value::String(reason.as_str().into())
+            );
+        }
+        let session: SessionReport =
+            serde_json::from_str(r#"{"player_count":3,"duration_seconds":60}"#).expect("parses");
+        assert_eq!(session.average_latency_ms, None);
+        assert_eq!(session.host_disconnects, 0);
     }
 }

@@ -16,7 +16,8 @@ pub mod fuzz;
 pub mod room;
 
 pub use api::{
-    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, IceServerConfig, ReclaimRoom,
-    RoomInfo, RoomState,
+    ApiError, CreateRoom, CreatedRoom, ErrorCode, IceConfig, IceServerConfig, JoinFailureReason,
+    JoinOutcome, JoinReport, LATENCY_TARGET_MS, ReclaimRoom, RoomInfo, RoomState, SUCCESS_TARGET,
+    SessionReport, Stats, Target, Targets,
 };
 pub use code::{InvalidCode, ShareCode};

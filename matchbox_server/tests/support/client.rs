@@ -183,6 +183,40 @@ impl Drop for TempDir {
     }
 }
 
+/// Headless Chromium's screenshot of `url` into `shot`, in a window of
+/// `size` (`"1200,800"`), with a fresh profile; within a minute.
+#[allow(dead_code, reason = "tests/rooms.rs takes no screenshots")]
+pub async fn chromium_screenshot(url: &str, shot: &std::path::Path, size: &str) {
+    let _ = std::fs::remove_file(shot);
+    let profile = TempDir::new("chromium");
+    let mut chromium = tokio::process::Command::new("chromium");
+    chromium
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--window-size={size}"))
+        .arg(format!("--user-data-dir={}", profile.0.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let status = timeout(Duration::from_secs(60), chromium.status())
+        .await
+        .expect("chromium in time")
+        .expect("chromium runs");
+    assert!(status.success(), "chromium: {status}");
+    assert!(shot.is_file(), "{} written", shot.display());
+}
+
 /// `POST /api/rooms`.
 pub async fn create_room(addr: SocketAddr) -> CreatedRoom {
     let response = http(addr, "POST", "/api/rooms", &[]).await;

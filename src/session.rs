@@ -7,6 +7,7 @@
 //! host.
 
 pub mod driver;
+mod join_report;
 pub mod machine;
 pub mod players;
 

@@ -72,6 +72,13 @@ pub struct P2pSettings {
     /// with `--public-url`), else derives `http(s)://<signaling host>/play/`
     /// from `signaling_url`.
     pub share_link_base: Option<String>,
+    /// Whether a client tells the signaling server how its join ended:
+    /// once per seat, its seat secret and either "connected" (milliseconds
+    /// from its links opening to the host link, and whether the link is
+    /// relayed) or the [`JoinFailure`](crate::session::JoinFailure)'s name.
+    /// Nothing else is sent. The server's success rate counts a seat that
+    /// never reports as a failed join. Default `true`.
+    pub report_stats: bool,
 }
 
 impl Default for P2pSettings {
@@ -89,6 +96,7 @@ impl Default for P2pSettings {
             handshake_timeout: Duration::from_secs(20),
             peer_limits: PeerLimits::default(),
             share_link_base: None,
+            report_stats: true,
         }
     }
 }

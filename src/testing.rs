@@ -21,7 +21,7 @@ use std::sync::{
 };
 
 use bevy::{prelude::*, time::TimeUpdateStrategy};
-use bevy_p2p_protocol::{CreatedRoom, RoomInfo, RoomState};
+use bevy_p2p_protocol::{CreatedRoom, RoomInfo, RoomState, api::JoinOutcome};
 use uuid::Uuid;
 
 use crate::{
@@ -97,6 +97,8 @@ struct ApiState {
     clients: usize,
     /// Clients the host asked the server to remove, in order.
     removed: Vec<PeerId>,
+    /// Join reports, in order.
+    join_reports: Vec<JoinOutcome>,
 }
 
 impl RoomCalls for MemoryRoomApi {
@@ -138,12 +140,27 @@ impl RoomCalls for MemoryRoomApi {
     ) {
         lock(&self.state).removed.push(peer);
     }
+
+    fn report_join(
+        &self,
+        _settings: &P2pSettings,
+        _code: &ShareCode,
+        _seat: &str,
+        outcome: JoinOutcome,
+    ) {
+        lock(&self.state).join_reports.push(outcome);
+    }
 }
 
 impl MemoryRoomApi {
     /// The clients the host asked the server to remove, in order.
     pub fn removed(&self) -> Vec<PeerId> {
         lock(&self.state).removed.clone()
+    }
+
+    /// The join reports clients sent, in order.
+    pub fn join_reports(&self) -> Vec<JoinOutcome> {
+        lock(&self.state).join_reports.clone()
     }
 }
 

@@ -149,6 +149,20 @@ fn six_players_see_six_players_with_distinct_slots() {
     let roster = room.client(2).world().resource::<Roster>().clone();
     assert_eq!(roster.players.iter().filter(|p| p.is_local).count(), 1);
     assert_eq!(roster.players.iter().filter(|p| p.is_host).count(), 1);
+    // Each client told the server once that its link came up, direct.
+    room.step_until(60, |room| room.api().join_reports().len() == 5);
+    for _ in 0..60 {
+        room.step();
+    }
+    let reports = room.api().join_reports();
+    assert_eq!(reports.len(), 5, "one report per seat: {reports:?}");
+    assert!(
+        reports.iter().all(|report| matches!(
+            report,
+            bevy_p2p_protocol::api::JoinOutcome::Connected { relayed: false, .. }
+        )),
+        "{reports:?}"
+    );
 }
 
 #[test]

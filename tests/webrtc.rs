@@ -180,6 +180,29 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
         |apps| apps[0].world().resource::<Failures>().0 == [JoinFailure::RoomNotFound],
     );
     println!("unknown code refused in {} ms", took.as_millis());
+
+    // Each of the five told the server its link came up: its success rate
+    // is theirs, not a guess (the seventh and the stranger were refused
+    // before any seat, which the server counts apart).
+    let url = format!(
+        "http://{}{}",
+        server.local_addr(),
+        bevy_p2p_protocol::api::STATS
+    );
+    let stats = || -> Option<bevy_p2p_protocol::api::Stats> {
+        let answer = ehttp::fetch_blocking(&ehttp::Request::get(&url)).ok()?;
+        serde_json::from_slice(&answer.bytes).ok()
+    };
+    let start = std::time::Instant::now();
+    let counted = loop {
+        let counted = stats().expect("the server's stats");
+        if counted.connected >= 5 || start.elapsed() > Duration::from_secs(10) {
+            break counted;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(counted.connected, 5, "{counted:?}");
+    assert_eq!(counted.connection_success_rate, Some(1.0), "{counted:?}");
 }
 
 #[test]

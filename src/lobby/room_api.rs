@@ -10,7 +10,10 @@ use core::time::Duration;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bevy::prelude::*;
-use bevy_p2p_protocol::{ApiError, CreateRoom, ErrorCode, api};
+use bevy_p2p_protocol::{
+    ApiError, CreateRoom, ErrorCode, api,
+    api::{JoinOutcome, JoinReport},
+};
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -38,6 +41,16 @@ pub trait RoomCalls: Send + Sync + 'static {
         host_token: &str,
         peer: PeerId,
     );
+    /// Tells the server how this client's join of `code` ended, once per
+    /// seat (nobody waits for the answer). Does nothing unless implemented.
+    fn report_join(
+        &self,
+        _settings: &P2pSettings,
+        _code: &ShareCode,
+        _seat: &str,
+        _outcome: JoinOutcome,
+    ) {
+    }
 }
 
 /// The room API the session driver uses: [`HttpRoomApi`] unless a test or a
@@ -132,6 +145,30 @@ impl RoomCalls for HttpRoomApi {
         ehttp::fetch(request, move |result| match result {
             Ok(response) if response.ok => {}
             other => warn!("the server did not remove client {peer}: {other:?}"),
+        });
+    }
+
+    fn report_join(
+        &self,
+        settings: &P2pSettings,
+        code: &ShareCode,
+        seat: &str,
+        outcome: JoinOutcome,
+    ) {
+        let path = api::join_report_path(code.as_str());
+        let body = JoinReport {
+            seat: seat.to_owned(),
+            outcome,
+        };
+        let request = ehttp::Request::post(
+            format!("{}{path}", settings.http_base()),
+            serde_json::to_vec(&body).unwrap_or_default(),
+        )
+        .with_header("Content-Type", "application/json")
+        .with_timeout(Some(settings.request_timeout));
+        ehttp::fetch(request, move |result| match result {
+            Ok(response) if response.ok => {}
+            other => debug!("the server did not take the join report: {other:?}"),
         });
     }
 }

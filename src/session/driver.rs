@@ -64,6 +64,8 @@ struct SeatInRoom {
     code: crate::share_code::ShareCode,
     secret: String,
     started: bool,
+    /// A client's join, reported once per seat.
+    join: Option<super::join_report::JoinTally>,
 }
 
 impl SessionDriver {
@@ -111,11 +113,25 @@ pub(crate) fn drive_session(world: &mut World) {
     }
     // The host link before the links' end: a client whose links closed
     // under it has lost its host first.
+    let mut host_link_up = None;
     for change in world.resource_mut::<Messages<HostLinkChanged>>().drain() {
         events.push(match change {
-            HostLinkChanged::Up(_) => SessionEvent::HostLinkUp,
+            HostLinkChanged::Up(host) => {
+                host_link_up = Some(host);
+                SessionEvent::HostLinkUp
+            }
             HostLinkChanged::Lost => SessionEvent::HostLinkLost,
             HostLinkChanged::Ended => SessionEvent::HostLeft,
+        });
+    }
+    if let Some(host) = host_link_up {
+        report_join(world, |tally, now, transport| {
+            // Introduced to its host: the server admitted it, whether or
+            // not its id was read yet this frame.
+            tally.admitted();
+            let relayed = transport.and_then(|links| links.route(host))
+                == Some(crate::transport::LinkRoute::Relayed);
+            tally.connected(now, relayed)
         });
     }
     for TransportClosed(why) in world.resource_mut::<Messages<TransportClosed>>().drain() {
@@ -139,6 +155,10 @@ pub(crate) fn drive_session(world: &mut World) {
         let mut driver = world.resource_mut::<SessionDriver>();
         if !driver.id_reported {
             driver.id_reported = true;
+            // The server admitted the seat: from now on it waits for a report.
+            if let Some(join) = driver.seat.as_mut().and_then(|seat| seat.join.as_mut()) {
+                join.admitted();
+            }
             events.push(SessionEvent::LocalIdAssigned);
         }
     }
@@ -277,6 +297,7 @@ fn apply(world: &mut World, effect: SessionEffect) {
             debug!("opening the links of room {code}");
             // One seat secret per room, kept while this app plays in it: a
             // host that reopens its links comes back as the same peer.
+            let now = world.resource::<Time<Real>>().elapsed();
             let (seat, started) = {
                 let mut driver = world.resource_mut::<SessionDriver>();
                 match &driver.seat {
@@ -287,6 +308,10 @@ fn apply(world: &mut World, effect: SessionEffect) {
                             code: code.clone(),
                             secret: secret.clone(),
                             started: false,
+                            // Only a client's join is reported.
+                            join: host_token
+                                .is_none()
+                                .then(|| super::join_report::JoinTally::opened(now)),
                         });
                         (secret, false)
                     }
@@ -387,10 +412,41 @@ fn apply(world: &mut World, effect: SessionEffect) {
             world.write_message(HostReturned);
         }
         SessionEffect::JoinFailed(reason) => {
+            report_join(world, |tally, _, _| tally.failed(&reason));
             world.resource_mut::<Session>().last_failure = Some(reason.clone());
             world.write_message(JoinFailed { reason });
         }
     }
+}
+
+/// Sends this client's join report, if `outcome` says one is due (see
+/// `join_report.rs`) and the game did not turn reporting off.
+fn report_join(
+    world: &mut World,
+    outcome: impl FnOnce(
+        &mut super::join_report::JoinTally,
+        Duration,
+        Option<&Transport>,
+    ) -> Option<bevy_p2p_protocol::api::JoinOutcome>,
+) {
+    let now = world.resource::<Time<Real>>().elapsed();
+    let settings = world.resource::<P2pSettings>().clone();
+    world.resource_scope(|world, mut driver: Mut<SessionDriver>| {
+        let Some(seat) = driver.seat.as_mut() else {
+            return;
+        };
+        let Some(tally) = seat.join.as_mut() else {
+            return;
+        };
+        let Some(outcome) = outcome(tally, now, world.get_resource::<Transport>()) else {
+            return;
+        };
+        if settings.report_stats {
+            world
+                .resource::<RoomApi>()
+                .report_join(&settings, &seat.code, &seat.secret, outcome);
+        }
+    });
 }
 
 /// How long the links of an app that left stay open for its goodbye to

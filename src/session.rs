@@ -10,6 +10,7 @@ pub mod driver;
 mod join_report;
 pub mod machine;
 pub mod players;
+mod session_report;
 
 use core::{fmt, time::Duration};
 

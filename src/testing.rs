@@ -21,7 +21,10 @@ use std::sync::{
 };
 
 use bevy::{prelude::*, time::TimeUpdateStrategy};
-use bevy_p2p_protocol::{CreatedRoom, RoomInfo, RoomState, api::JoinOutcome};
+use bevy_p2p_protocol::{
+    CreatedRoom, RoomInfo, RoomState,
+    api::{JoinOutcome, SessionReport},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -99,6 +102,8 @@ struct ApiState {
     removed: Vec<PeerId>,
     /// Join reports, in order.
     join_reports: Vec<JoinOutcome>,
+    /// Session reports, in order.
+    session_reports: Vec<SessionReport>,
 }
 
 impl RoomCalls for MemoryRoomApi {
@@ -150,6 +155,16 @@ impl RoomCalls for MemoryRoomApi {
     ) {
         lock(&self.state).join_reports.push(outcome);
     }
+
+    fn report_session(
+        &self,
+        _settings: &P2pSettings,
+        _code: &ShareCode,
+        _host_token: &str,
+        report: SessionReport,
+    ) {
+        lock(&self.state).session_reports.push(report);
+    }
 }
 
 impl MemoryRoomApi {
@@ -161,6 +176,11 @@ impl MemoryRoomApi {
     /// The join reports clients sent, in order.
     pub fn join_reports(&self) -> Vec<JoinOutcome> {
         lock(&self.state).join_reports.clone()
+    }
+
+    /// The session reports hosts sent, in order.
+    pub fn session_reports(&self) -> Vec<SessionReport> {
+        lock(&self.state).session_reports.clone()
     }
 }
 

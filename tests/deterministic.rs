@@ -163,6 +163,14 @@ fn six_players_see_six_players_with_distinct_slots() {
         )),
         "{reports:?}"
     );
+    // The host leaves: one session report, six players at the peak.
+    room.host.world_mut().write_message(LobbyRequest::Leave);
+    for _ in 0..10 {
+        room.step();
+    }
+    let sessions = room.api().session_reports();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert_eq!(sessions[0].player_count, 6, "{sessions:?}");
 }
 
 #[test]

@@ -392,4 +392,29 @@ fn the_ping_players_see_is_the_networks_not_the_frame_loops() {
         shown < frame_loop,
         "the ping shown ({shown:.4} s) leaves out the frame loops ({frame_loop:.4} s)"
     );
+
+    // The host leaves: its session report carries those round trips to the
+    // server's figures.
+    host.world_mut().write_message(LobbyRequest::Leave);
+    let url = format!(
+        "http://{}{}",
+        server.local_addr(),
+        bevy_p2p_protocol::api::STATS
+    );
+    let start = std::time::Instant::now();
+    let stats = loop {
+        host.update();
+        client.update();
+        let answer = ehttp::fetch_blocking(&ehttp::Request::get(&url)).expect("the stats");
+        let stats: bevy_p2p_protocol::api::Stats =
+            serde_json::from_slice(&answer.bytes).expect("stats");
+        if stats.session_reports == 1 || start.elapsed() > Duration::from_secs(10) {
+            break stats;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(stats.session_reports, 1, "{stats:?}");
+    let latency = stats.average_latency_ms.expect("a latency from the report");
+    println!("the server's average latency from the host's report: {latency:.1} ms");
+    assert!(latency < frame_loop * 1e3, "{stats:?}");
 }

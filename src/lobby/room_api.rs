@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bevy::prelude::*;
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, api,
-    api::{JoinOutcome, JoinReport},
+    api::{JoinOutcome, JoinReport, SessionReport},
 };
 use serde::de::DeserializeOwned;
 
@@ -49,6 +49,16 @@ pub trait RoomCalls: Send + Sync + 'static {
         _code: &ShareCode,
         _seat: &str,
         _outcome: JoinOutcome,
+    ) {
+    }
+    /// Tells the server how the host's session in `code` went, once per
+    /// room (nobody waits for the answer). Does nothing unless implemented.
+    fn report_session(
+        &self,
+        _settings: &P2pSettings,
+        _code: &ShareCode,
+        _host_token: &str,
+        _report: SessionReport,
     ) {
     }
 }
@@ -169,6 +179,27 @@ impl RoomCalls for HttpRoomApi {
         ehttp::fetch(request, move |result| match result {
             Ok(response) if response.ok => {}
             other => debug!("the server did not take the join report: {other:?}"),
+        });
+    }
+
+    fn report_session(
+        &self,
+        settings: &P2pSettings,
+        code: &ShareCode,
+        host_token: &str,
+        report: SessionReport,
+    ) {
+        let path = api::session_report_path(code.as_str());
+        let request = ehttp::Request::post(
+            format!("{}{path}", settings.http_base()),
+            serde_json::to_vec(&report).unwrap_or_default(),
+        )
+        .with_header("Content-Type", "application/json")
+        .with_header("Authorization", format!("Bearer {host_token}"))
+        .with_timeout(Some(settings.request_timeout));
+        ehttp::fetch(request, move |result| match result {
+            Ok(response) if response.ok => {}
+            other => debug!("the server did not take the session report: {other:?}"),
         });
     }
 }

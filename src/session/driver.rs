@@ -66,6 +66,8 @@ struct SeatInRoom {
     started: bool,
     /// A client's join, reported once per seat.
     join: Option<super::join_report::JoinTally>,
+    /// A host's token and session, reported once per room.
+    host: Option<(String, super::session_report::HostTally)>,
 }
 
 impl SessionDriver {
@@ -134,9 +136,18 @@ pub(crate) fn drive_session(world: &mut World) {
             tally.connected(now, relayed)
         });
     }
-    for TransportClosed(why) in world.resource_mut::<Messages<TransportClosed>>().drain() {
+    let closed: Vec<TransportClosed> = world
+        .resource_mut::<Messages<TransportClosed>>()
+        .drain()
+        .collect();
+    for TransportClosed(why) in closed {
         events.push(SessionEvent::LinksClosed(why.to_string()));
+        let mut driver = world.resource_mut::<SessionDriver>();
+        if let Some((_, tally)) = driver.seat.as_mut().and_then(|seat| seat.host.as_mut()) {
+            tally.links_closed();
+        }
     }
+    sample_host_session(world);
     if world.resource::<SessionDriver>().links_open && !world.contains_resource::<Transport>() {
         world.resource_mut::<SessionDriver>().links_open = false;
         events.push(SessionEvent::LinksClosed(
@@ -312,6 +323,9 @@ fn apply(world: &mut World, effect: SessionEffect) {
                             join: host_token
                                 .is_none()
                                 .then(|| super::join_report::JoinTally::opened(now)),
+                            host: host_token.clone().map(|token| {
+                                (token, super::session_report::HostTally::opened(now))
+                            }),
                         });
                         (secret, false)
                     }
@@ -387,6 +401,7 @@ fn apply(world: &mut World, effect: SessionEffect) {
             world.resource_mut::<Session>().status = status;
         }
         SessionEffect::EndGame(reason) => {
+            report_session(world);
             clear_room(world);
             world.resource_mut::<Session>().status = SessionStatus::Ended(reason.clone());
             world.write_message(GameEnded { reason });
@@ -395,6 +410,7 @@ fn apply(world: &mut World, effect: SessionEffect) {
             if world.resource::<Session>().in_game() {
                 info!("leaving the game");
             }
+            report_session(world);
             say_goodbye(world);
             clear_room(world);
             // Whoever joins next, even the same room, is a new player: its
@@ -447,6 +463,65 @@ fn report_join(
                 .report_join(&settings, &seat.code, &seat.secret, outcome);
         }
     });
+}
+
+/// On a host, once a second: the players, and each client link's round trip
+/// and route, for the session report.
+fn sample_host_session(world: &mut World) {
+    let now = world.resource::<Time<Real>>().elapsed();
+    let due = world
+        .resource_mut::<SessionDriver>()
+        .seat
+        .as_mut()
+        .and_then(|seat| seat.host.as_mut())
+        .is_some_and(|(_, tally)| tally.sample_due(now));
+    if !due {
+        return;
+    }
+    let players = world.resource::<super::players::Roster>().players.len();
+    let clients: Vec<(PeerId, Option<Duration>, bool)> = {
+        let transport = world.get_resource::<Transport>();
+        world
+            .resource::<LinkedPeers>()
+            .clients()
+            .map(|peer| {
+                let rtt = transport
+                    .and_then(|links| links.round_trip(peer))
+                    .map(|trip| trip.rtt);
+                let relayed = transport.and_then(|links| links.route(peer))
+                    == Some(crate::transport::LinkRoute::Relayed);
+                (peer, rtt, relayed)
+            })
+            .collect()
+    };
+    if let Some((_, tally)) = world
+        .resource_mut::<SessionDriver>()
+        .seat
+        .as_mut()
+        .and_then(|seat| seat.host.as_mut())
+    {
+        tally.sample(players, clients);
+    }
+}
+
+/// Sends the host's session report, once per room, unless the game turned
+/// reporting off.
+fn report_session(world: &mut World) {
+    let now = world.resource::<Time<Real>>().elapsed();
+    let settings = world.resource::<P2pSettings>().clone();
+    let mut driver = world.resource_mut::<SessionDriver>();
+    let Some(seat) = driver.seat.as_mut() else {
+        return;
+    };
+    let Some((token, tally)) = seat.host.take() else {
+        return;
+    };
+    let code = seat.code.clone();
+    if settings.report_stats {
+        world
+            .resource::<RoomApi>()
+            .report_session(&settings, &code, &token, tally.report(now));
+    }
 }
 
 /// How long the links of an app that left stay open for its goodbye to

@@ -32,7 +32,7 @@ fn web_dist() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist")));
     assert!(
-        dist.join("index.html").exists() && dist.join("arena_bg.wasm").exists(),
+        dist.join("index.html").exists() && dist.join("loader.js").exists(),
         "no browser build in {}: run web/build.sh (scripts/test does)",
         dist.display()
     );
@@ -46,6 +46,29 @@ fn server() -> BackgroundServer {
         ..Default::default()
     })
     .expect("the signaling server starts")
+}
+
+/// The arena program itself as a native headless host on `server` (the
+/// same program players run, so its protocol matches the pages'), once it
+/// has its room's code. It reports its players' positions.
+fn native_host(server: &BackgroundServer) -> (ArenaProcess, String) {
+    let mut host = ArenaProcess::start([
+        "--host".to_string(),
+        "--no-stun".into(),
+        "--report-players".into(),
+        "--server".into(),
+        format!("ws://{}", server.local_addr()),
+    ]);
+    wait(
+        Duration::from_secs(20),
+        "the native host has a code",
+        || {
+            host.poll();
+            host.code().is_some()
+        },
+    );
+    let code = host.code().expect("a code");
+    (host, code)
 }
 
 fn artifacts() -> PathBuf {
@@ -98,24 +121,7 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
     }
     let server = server();
     let base = format!("http://{}", server.local_addr());
-    // The arena program itself as a native headless host: the same program
-    // players run, so its protocol matches the pages'.
-    let mut host = ArenaProcess::start([
-        "--host".to_string(),
-        "--no-stun".into(),
-        "--report-players".into(),
-        "--server".into(),
-        format!("ws://{}", server.local_addr()),
-    ]);
-    wait(
-        Duration::from_secs(20),
-        "the native host has a code",
-        || {
-            host.poll();
-            host.code().is_some()
-        },
-    );
-    let code = host.code().expect("a code");
+    let (mut host, code) = native_host(&server);
 
     let driver = Chromedriver::start();
     let pages: Vec<Browser> = (0..2)
@@ -123,6 +129,8 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
         .collect();
     for page in &pages {
         page.goto(&format!("{base}/play/{code}?ice=none"));
+        // The share page waits for a person to press Join.
+        page.join_if_offered();
     }
     let titles = || pages.iter().map(Browser::title).collect::<Vec<_>>();
     wait(Duration::from_secs(240), "three players everywhere", || {
@@ -213,6 +221,7 @@ fn a_browser_hosts_and_another_browser_joins() {
     println!("the browser host's code: {code}");
     let guest = Browser::open(&driver, &profile("guest"));
     guest.goto(&format!("{base}/play/{code}?ice=none"));
+    guest.join_if_offered();
     wait(
         Duration::from_secs(240),
         "two players in both pages",
@@ -503,4 +512,151 @@ fn a_browser_host_shrugs_off_hostile_members() {
         console.len()
     );
     host.close();
+}
+
+/// One visit to a share link, as the benchmark saw it.
+struct Visit {
+    /// From asking for the page to the title saying `Playing`.
+    seconds: f64,
+    /// The wasm's Resource Timing entry: bytes over the wire (headers
+    /// included; 0 from the cache), the body as sent, the body decoded.
+    transfer: u64,
+    encoded: u64,
+    decoded: u64,
+}
+
+/// Opens `url` in `page`, presses Join if the page has one, and times the
+/// way to `Playing` in the title.
+fn visit(page: &Browser, url: &str) -> Visit {
+    let start = std::time::Instant::now();
+    page.goto(url);
+    page.join_if_offered();
+    wait(Duration::from_secs(300), "playing", || {
+        page.title().contains("Playing")
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let entry = page.execute(
+        "const e = performance.getEntriesByType('resource').find((e) => e.name.endsWith('.wasm'));
+         return e ? [e.transferSize, e.encodedBodySize, e.decodedBodySize] : null;",
+        serde_json::json!([]),
+    );
+    let field = |i: usize| {
+        entry[i]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no Resource Timing entry for the wasm: {entry}"))
+    };
+    Visit {
+        seconds,
+        transfer: field(0),
+        encoded: field(1),
+        decoded: field(2),
+    }
+}
+
+/// Which of `web/dist`'s copies of the wasm a body of `encoded` bytes is.
+fn encoding_of(dist: &std::path::Path, encoded: u64) -> &'static str {
+    let wasm = std::fs::read_dir(dist)
+        .expect("web/dist")
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|ext| ext == "wasm"))
+        .expect("a .wasm in web/dist");
+    let size = |suffix: &str| {
+        let mut name = wasm.clone().into_os_string();
+        name.push(suffix);
+        std::fs::metadata(name).map(|m| m.len()).ok()
+    };
+    [("br", ".br"), ("gzip", ".gz"), ("identity", "")]
+        .into_iter()
+        .find(|(_, suffix)| size(suffix) == Some(encoded))
+        .map_or("unknown", |(name, _)| name)
+}
+
+/// The browser benchmark: link to playing, the way a friend gets there.
+/// A native headless host's room; Chromium opens its share link, presses
+/// Join if the page has a button, and waits for `Playing` in the title.
+/// Three visits: cold (a fresh profile), warm (the same profile again:
+/// the wasm must come from the cache) and cold over a throttled link
+/// (20 Mbit/s down, 40 ms latency, ChromeDriver's network conditions).
+/// Then a screenshot of the loading page mid-download. Prints the figures,
+/// the last line for the README. Run it by name, in the sealed namespace:
+///
+///   P2P_WEB_DIST=$PWD/web/dist scripts/loopback-netns cargo test -p bevy_p2p_multiplayer \
+///     --test browser link_to_playing -- --ignored --nocapture
+#[test]
+#[ignore = "a benchmark: run by name (see its doc)"]
+fn link_to_playing_benchmark() {
+    assert_eq!(
+        std::env::var("P2P_SEALED_NETNS").as_deref(),
+        Ok("1"),
+        "run the benchmark inside scripts/loopback-netns (see its doc)"
+    );
+    let dist = web_dist();
+    let server = server();
+    let base = format!("http://{}", server.local_addr());
+    let (host, code) = native_host(&server);
+    let url = format!("{base}/play/{code}?ice=none");
+    let driver = Chromedriver::start();
+
+    let warm_profile = profile("bench-cold");
+    let page = Browser::open(&driver, &warm_profile);
+    let cold = visit(&page, &url);
+    page.close();
+    let page = Browser::open(&driver, &warm_profile);
+    let warm = visit(&page, &url);
+    page.close();
+    let page = Browser::open(&driver, &profile("bench-throttled"));
+    // 20 Mbit/s down (2.5 MB/s), 5 Mbit/s up, 40 ms.
+    page.set_network_conditions(Duration::from_millis(40), 2_500_000, 625_000);
+    let throttled = visit(&page, &url);
+    page.close();
+
+    for (name, v) in [("cold", &cold), ("warm", &warm), ("throttled", &throttled)] {
+        println!(
+            "{name}: {:.2} s to Playing; wasm transferSize={} encodedBodySize={} decodedBodySize={} ({})",
+            v.seconds,
+            v.transfer,
+            v.encoded,
+            v.decoded,
+            encoding_of(&dist, v.encoded)
+        );
+    }
+
+    // The loading page mid-download, over a slower link so that there is
+    // time to look at it.
+    let page = Browser::open(&driver, &profile("bench-screenshot"));
+    page.set_network_conditions(Duration::from_millis(40), 500_000, 125_000);
+    page.goto(&url);
+    page.join_if_offered();
+    let progress = || {
+        page.execute(
+            "const p = document.getElementById('p2p-progress');
+             return p && p.max > 0 ? p.value / p.max : 0;",
+            serde_json::json!([]),
+        )
+        .as_f64()
+        .unwrap_or(0.0)
+    };
+    wait(
+        Duration::from_secs(120),
+        "the download a quarter done",
+        || progress() >= 0.25,
+    );
+    page.screenshot(&artifacts().join("loading-progress.png"));
+    page.close();
+    drop(driver);
+    drop(host);
+
+    // Cached for good: the second visit took no wasm over the wire.
+    assert_eq!(warm.transfer, 0, "the warm visit downloaded the wasm again");
+    assert_eq!(cold.decoded, throttled.decoded, "the same wasm both times");
+    println!(
+        "link_to_playing_cold_s={:.2} link_to_playing_throttled_s={:.2} link_to_playing_warm_s={:.2} wasm_transfer_bytes={} wasm_encoding={} wasm_raw_bytes={}",
+        cold.seconds,
+        throttled.seconds,
+        warm.seconds,
+        cold.transfer,
+        encoding_of(&dist, cold.encoded),
+        cold.decoded
+    );
 }

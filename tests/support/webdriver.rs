@@ -181,6 +181,61 @@ impl Browser {
             .to_string()
     }
 
+    /// Clicks the share page's Join button (`#p2p-join`) if the page has
+    /// one; says whether it did. `index.html` has none: it starts by itself.
+    #[allow(dead_code, reason = "not every browser test opens a share page")]
+    pub fn join_if_offered(&self) -> bool {
+        let found = self.call(
+            "POST",
+            "/elements",
+            Some(json!({ "using": "css selector", "value": "#p2p-join" })),
+        );
+        let Some(element) = found["value"]
+            .as_array()
+            .and_then(|all| all.first())
+            .and_then(Value::as_object)
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return false;
+        };
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+        true
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the
+    /// page and returns its value.
+    #[allow(dead_code, reason = "not every browser test runs scripts")]
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )["value"]
+            .clone()
+    }
+
+    /// Throttles the browser's network (chromedriver's Chromium extension):
+    /// `latency` added to each request, `download`/`upload` in bytes per second.
+    #[allow(dead_code, reason = "only the benchmark throttles")]
+    pub fn set_network_conditions(&self, latency: Duration, download: u64, upload: u64) {
+        self.call(
+            "POST",
+            "/chromium/network_conditions",
+            Some(json!({ "network_conditions": {
+                "offline": false,
+                "latency": latency.as_millis() as u64,
+                "download_throughput": download,
+                "upload_throughput": upload,
+            }})),
+        );
+    }
+
     /// Clicks the game's canvas, giving it keyboard focus.
     pub fn click_canvas(&self) {
         let found = self.call(

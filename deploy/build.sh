@@ -10,8 +10,9 @@
 # --install-tools /out`), and deploy/check.sh runs it outside Docker, so the
 # image's build steps are tested on every scripts/test run.
 # --install-tools first adds the wasm32 target, the wasm-bindgen CLI of the
-# version Cargo.lock pins and the brotli command (Debian package brotli, for
-# web/build.sh's precompressed copies): a Docker build starts with none.
+# version Cargo.lock pins and the brotli and zopfli commands (Debian packages
+# of those names, for web/build.sh's precompressed copies): a Docker build
+# starts with none of them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,9 +34,9 @@ if [ "$install_tools" -eq 1 ]; then
   if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want" --locked
   fi
-  if ! command -v brotli >/dev/null 2>&1; then
+  if ! command -v brotli >/dev/null 2>&1 || ! command -v zopfli >/dev/null 2>&1; then
     apt-get update
-    apt-get install -y --no-install-recommends brotli
+    apt-get install -y --no-install-recommends brotli zopfli
   fi
 fi
 

@@ -350,6 +350,45 @@ fn the_arena_fits_a_small_window() {
     }
 }
 
+#[test]
+fn a_browser_without_webgl2_is_told_so_and_downloads_nothing() {
+    if !sealed("a_browser_without_webgl2_is_told_so_and_downloads_nothing") {
+        return;
+    }
+    let server = server();
+    let base = format!("http://{}", server.local_addr());
+    let driver = Chromedriver::start();
+    // No WebGL (nor WebGL2) at all in this browser.
+    let page = Browser::open_with(
+        &driver,
+        &profile("no-webgl"),
+        (1280, 720),
+        &["--disable-3d-apis"],
+    );
+    page.goto(&format!("{base}/?ice=none"));
+    let state = || {
+        page.execute(
+            "const note = document.getElementById('p2p-no-webgl');
+             return [
+               document.body.classList.contains('p2p-no-webgl'),
+               note !== null && !note.hidden,
+               performance.getEntriesByType('resource').filter((e) => e.name.endsWith('.wasm')).length,
+             ];",
+            serde_json::json!([]),
+        )
+    };
+    wait(Duration::from_secs(30), "the no-WebGL2 note shows", || {
+        state()[0] == serde_json::json!(true)
+    });
+    // Give a download that should not happen the time to start.
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = state();
+    println!("no WebGL2: [marked, note shown, wasm requests] = {seen}");
+    page.screenshot(&artifacts().join("no-webgl2.png"));
+    page.close();
+    assert_eq!(seen, serde_json::json!([true, true, 0]));
+}
+
 /// What a pixel of the arena shows, roughly.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Shade {

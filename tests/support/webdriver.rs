@@ -106,7 +106,17 @@ impl Browser {
     }
 
     /// Opens a browser whose window is `width` x `height` pixels.
-    pub fn open_sized(driver: &Chromedriver, profile: &Path, (width, height): (u32, u32)) -> Self {
+    pub fn open_sized(driver: &Chromedriver, profile: &Path, size: (u32, u32)) -> Self {
+        Self::open_with(driver, profile, size, &[])
+    }
+
+    /// Opens a browser with `extra` Chromium flags besides the usual ones.
+    pub fn open_with(
+        driver: &Chromedriver,
+        profile: &Path,
+        (width, height): (u32, u32),
+        extra: &[&str],
+    ) -> Self {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let args = [
             "--headless=new".to_string(),
@@ -124,7 +134,10 @@ impl Browser {
             "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.display()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|flag| flag.to_string()))
+        .collect::<Vec<_>>();
         let body = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",

@@ -616,12 +616,14 @@ fn encoding_of(dist: &std::path::Path, encoded: u64) -> &'static str {
 /// Join if the page has a button, and waits for `Playing` in the title.
 /// Three visits: cold (a fresh profile), warm (the same profile again:
 /// the wasm must come from the cache) and cold over a throttled link
-/// (20 Mbit/s down, 40 ms latency, ChromeDriver's network conditions).
+/// (20 Mbit/s down, 40 ms latency, chromedriver's network conditions).
 /// Then a screenshot of the loading page mid-download. Prints the figures,
 /// the last line for the README. Run it by name, in the sealed namespace:
 ///
-///   P2P_WEB_DIST=$PWD/web/dist scripts/loopback-netns cargo test -p bevy_p2p_multiplayer \
-///     --test browser link_to_playing -- --ignored --nocapture
+/// ```text
+/// P2P_WEB_DIST=$PWD/web/dist scripts/loopback-netns cargo test -p bevy_p2p_multiplayer \
+///   --test browser link_to_playing -- --ignored --nocapture
+/// ```
 #[test]
 #[ignore = "a benchmark: run by name (see its doc)"]
 fn link_to_playing_benchmark() {

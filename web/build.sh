@@ -8,6 +8,8 @@
 # served `immutable`: a browser downloads each build once), and `.br` and
 # `.gz` copies of each, which the signaling server sends to browsers that
 # accept them. It prints the wasm's raw, gzip and brotli sizes.
+# P2P_WASM_PROFILE=<cargo profile> builds with another profile than
+# wasm-release (Cargo.toml's, for the published build), to compare.
 #
 # Needs the wasm32-unknown-unknown target, the wasm-bindgen CLI of the
 # version Cargo.lock pins, and the `brotli` and `zopfli` commands (Debian

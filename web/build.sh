@@ -8,6 +8,7 @@
 # served `immutable`: a browser downloads each build once), and `.br` and
 # `.gz` copies of each, which the signaling server sends to browsers that
 # accept them. It prints the wasm's raw, gzip and brotli sizes.
+# Where the bytes are: web/size-profile.py (sections, code by crate).
 # P2P_WASM_PROFILE=<cargo profile> builds with another profile than
 # wasm-release (Cargo.toml's, for the published build), to compare.
 #

@@ -350,6 +350,87 @@ fn the_arena_fits_a_small_window() {
     }
 }
 
+/// A stand-in for the server's share page, with the elements the page and
+/// `loader.js` agree on (issue 13's contract): a canvas, a Join button, a
+/// progress bar, the no-WebGL2 note, and the loader.
+const JOIN_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Join test</title></head>
+<body style="margin:0;height:100vh">
+<canvas id="arena" tabindex="0" style="display:block;width:100%;height:100%"></canvas>
+<button id="p2p-join" style="position:fixed;top:8px;left:8px">Join</button>
+<progress id="p2p-progress" style="position:fixed;top:40px;left:8px"></progress>
+<p id="p2p-no-webgl" hidden>no WebGL2</p>
+<script type="module" src="/loader.js"></script>
+</body></html>"#;
+
+#[test]
+fn a_page_with_a_join_button_starts_the_game_only_when_it_is_pressed() {
+    if !sealed("a_page_with_a_join_button_starts_the_game_only_when_it_is_pressed") {
+        return;
+    }
+    // The browser build plus the stand-in page at /t/play/{CODE}/ (the
+    // arena reads the code from the path's last `/play/` segment).
+    let root = artifacts().join(format!("join-root-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).expect("the web root");
+    for entry in std::fs::read_dir(web_dist()).expect("web/dist") {
+        let path = entry.expect("a web/dist entry").path();
+        if path.is_file() {
+            std::fs::copy(&path, root.join(path.file_name().expect("a name"))).expect("copied");
+        }
+    }
+    let server = spawn_in_background(ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("an address"),
+        web_root: Some(root.clone()),
+        ..Default::default()
+    })
+    .expect("the signaling server starts");
+    let base = format!("http://{}", server.local_addr());
+    let (mut host, code) = native_host(&server);
+    let page_dir = root.join("t/play").join(&code);
+    std::fs::create_dir_all(&page_dir).expect("the page's folder");
+    std::fs::write(page_dir.join("index.html"), JOIN_PAGE).expect("the page");
+
+    let driver = Chromedriver::start();
+    let page = Browser::open(&driver, &profile("join-button"));
+    page.goto(&format!("{base}/t/play/{code}/?ice=none"));
+    let classes = || {
+        page.execute("return document.body.className;", serde_json::json!([]))
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    wait(Duration::from_secs(120), "the game downloaded", || {
+        classes().contains("p2p-downloaded")
+    });
+    // Downloaded and compiled, but nobody pressed Join: nothing runs.
+    std::thread::sleep(Duration::from_secs(3));
+    host.poll();
+    let before = (page.title(), classes(), host.players());
+    println!("before Join: {before:?}");
+    assert_eq!(before.0, "Join test", "the game did not take the title");
+    assert!(
+        !before.1.contains("p2p-playing"),
+        "not started: {}",
+        before.1
+    );
+    assert_eq!(before.2, 1, "only the host in the room");
+
+    assert!(page.join_if_offered(), "the page has its Join button");
+    wait(Duration::from_secs(240), "playing after Join", || {
+        page.title().contains("Playing")
+    });
+    host.poll();
+    let after = (page.title(), classes(), host.players());
+    println!("after Join: {after:?}");
+    page.close();
+    drop(driver);
+    drop(host);
+    let _ = std::fs::remove_dir_all(&root);
+    assert!(after.1.contains("p2p-playing"), "body marked: {}", after.1);
+    assert_eq!(after.2, 2, "the page's player joined the host");
+}
+
 #[test]
 fn a_browser_without_webgl2_is_told_so_and_downloads_nothing() {
     if !sealed("a_browser_without_webgl2_is_told_so_and_downloads_nothing") {

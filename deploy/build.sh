@@ -9,8 +9,10 @@
 # The Dockerfile's build stage runs exactly this (`deploy/build.sh
 # --install-tools /out`), and deploy/check.sh runs it outside Docker, so the
 # image's build steps are tested on every scripts/test run.
-# --install-tools first adds the wasm32 target and the wasm-bindgen CLI of the
-# version Cargo.lock pins (a Docker build starts with neither).
+# --install-tools first adds the wasm32 target, the wasm-bindgen CLI of the
+# version Cargo.lock pins and the brotli and zopfli commands (Debian packages
+# of those names, for web/build.sh's precompressed copies): a Docker build
+# starts with none of them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -31,6 +33,10 @@ if [ "$install_tools" -eq 1 ]; then
   have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
   if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want" --locked
+  fi
+  if ! command -v brotli >/dev/null 2>&1 || ! command -v zopfli >/dev/null 2>&1; then
+    apt-get update
+    apt-get install -y --no-install-recommends brotli zopfli
   fi
 fi
 

@@ -899,6 +899,8 @@ fn lab_browser() {
     let page = webdriver::Browser::open(&driver, &profile);
     let start = Instant::now();
     page.goto(&page_url);
+    // A share page waits for a person to press Join.
+    page.join_if_offered();
     let mut title = String::new();
     while start.elapsed() < Duration::from_secs(90) {
         let now = page.title();

@@ -2,9 +2,21 @@
 //! nothing of the folder's surroundings: no dotfiles (`.env`, `.git/`),
 //! and no path that leads out of it through a symlink. Anything refused
 //! is a plain `404`, as if it were not there.
+//!
+//! `web/build.sh` writes `file.br` and `file.gz` beside each file worth
+//! compressing; a browser gets the smallest copy its `Accept-Encoding`
+//! allows (`Vary: Accept-Encoding` tells caches so). Files whose name
+//! carries their content's hash (`arena-0123456789abcdef.wasm`) never
+//! change, so browsers keep them for a year without asking again; every
+//! other file (`index.html`, `loader.js`, which names the hashed ones) is
+//! revalidated on each visit (`no-cache`), so a new build is seen at once.
 
 use crate::api::error_response;
-use axum::{extract::Request, response::Response};
+use axum::{
+    extract::Request,
+    http::{HeaderValue, header},
+    response::Response,
+};
 use bevy_p2p_protocol::ErrorCode;
 use std::{
     io,
@@ -31,10 +43,11 @@ impl WebRoot {
                 format!("web root `{}` is not a folder", root.display()),
             ));
         }
-        // `web/build.sh` writes `file.gz` beside each large file: browsers
-        // that accept gzip (all of them) get that, several times smaller.
+        // `web/build.sh` writes `file.br` and `file.gz` beside each large
+        // file: browsers get the smallest one they accept.
         let files = ServeDir::new(&root)
             .append_index_html_on_directories(true)
+            .precompressed_br()
             .precompressed_gzip();
         Ok(Self { root, files })
     }
@@ -51,10 +64,21 @@ impl WebRoot {
         if !self.may_serve(request.uri().path()).await {
             return error_response(ErrorCode::NotFound);
         }
-        match self.files.clone().oneshot(request).await {
+        let immutable = is_content_hashed(request.uri().path());
+        let mut response = match self.files.clone().oneshot(request).await {
             Ok(response) => response.map(axum::body::Body::new),
             Err(never) => match never {},
+        };
+        let status = response.status();
+        if status.is_success() || status == axum::http::StatusCode::NOT_MODIFIED {
+            let headers = response.headers_mut();
+            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            headers.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static(if immutable { IMMUTABLE } else { REVALIDATE }),
+            );
         }
+        response
     }
 
     /// Whether the URL path names something inside the root that is not
@@ -76,7 +100,7 @@ impl WebRoot {
             _ => None,
         };
         for file in std::iter::once(path).chain(index) {
-            for candidate in [gzipped(&file), file] {
+            for candidate in [with_suffix(&file, ".br"), with_suffix(&file, ".gz"), file] {
                 match tokio::fs::canonicalize(&candidate).await {
                     Ok(real) if !real.starts_with(&self.root) => return false,
                     _ => {}
@@ -87,11 +111,32 @@ impl WebRoot {
     }
 }
 
-/// `file.gz`, where `web/build.sh` writes a file's gzipped copy.
-fn gzipped(file: &Path) -> PathBuf {
-    let mut gz = file.as_os_str().to_owned();
-    gz.push(".gz");
-    PathBuf::from(gz)
+/// `Cache-Control` of a file named by its content's hash: it never changes.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of every other file: kept, but asked about on each use.
+const REVALIDATE: &str = "no-cache";
+
+/// `file.br`, `file.gz`: where `web/build.sh` writes a file's compressed copies.
+fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
+    let mut named = file.as_os_str().to_owned();
+    named.push(suffix);
+    PathBuf::from(named)
+}
+
+/// Whether the URL path's last segment is named like `web/build.sh` names
+/// a file after its content: `{name}-{16 or more hex digits}.{extension}`.
+fn is_content_hashed(url_path: &str) -> bool {
+    let file = url_path.rsplit('/').next().unwrap_or_default();
+    let Some((stem, extension)) = file.rsplit_once('.') else {
+        return false;
+    };
+    let Some((name, hash)) = stem.rsplit_once('-') else {
+        return false;
+    };
+    !name.is_empty()
+        && !extension.is_empty()
+        && hash.len() >= 16
+        && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// `%XX` decoding of one path segment; `None` for a bad escape or bytes
@@ -124,5 +169,25 @@ mod tests {
         assert_eq!(percent_decode("bad%2"), None);
         assert_eq!(percent_decode("bad%zz"), None);
         assert_eq!(percent_decode("%ff"), None);
+    }
+
+    #[test]
+    fn content_hashed_names() {
+        assert!(is_content_hashed("/arena-0123456789abcdef.wasm"));
+        assert!(is_content_hashed("/sub/arena-0123456789abcdef0123.js"));
+        for path in [
+            "/",
+            "/index.html",
+            "/loader.js",
+            "/arena.js",
+            "/arena-0123456789abcde.js",
+            "/arena-0123456789ABCDEF.js",
+            "/arena-0123456789abcdeg.js",
+            "/-0123456789abcdef.js",
+            "/arena-0123456789abcdef.",
+            "/arena-0123456789abcdef",
+        ] {
+            assert!(!is_content_hashed(path), "{path}");
+        }
     }
 }

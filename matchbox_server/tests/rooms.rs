@@ -655,14 +655,69 @@ async fn web_root_is_served_beside_the_websockets() {
         );
     }
     assert_eq!(http(addr, "GET", "/missing.js", &[]).await.status, 404);
-    // A precompressed copy beside a file goes to browsers that accept gzip.
+    // A precompressed copy beside a file goes to browsers that accept it:
+    // brotli before gzip, gzip when that is all there is or all accepted.
     std::fs::write(root.join("game.js.gz"), "pretend-gzip").expect("write");
     let zipped = http(addr, "GET", "/game.js", &[("Accept-Encoding", "gzip, br")]).await;
     assert_eq!((zipped.status, zipped.body.as_str()), (200, "pretend-gzip"));
     assert_eq!(zipped.header("content-encoding").as_deref(), Some("gzip"));
+    std::fs::write(root.join("game.js.br"), "pretend-brotli").expect("write");
+    for (accepted, body, encoding) in [
+        ("gzip, deflate, br, zstd", "pretend-brotli", Some("br")),
+        ("gzip, deflate", "pretend-gzip", Some("gzip")),
+        ("br;q=0.5, gzip", "pretend-gzip", Some("gzip")),
+        ("identity", "let x;", None),
+    ] {
+        let got = http(addr, "GET", "/game.js", &[("Accept-Encoding", accepted)]).await;
+        assert_eq!((got.status, got.body.as_str()), (200, body), "{accepted}");
+        assert_eq!(
+            got.header("content-encoding").as_deref(),
+            encoding,
+            "{accepted}"
+        );
+        assert_eq!(
+            got.header("vary").as_deref(),
+            Some("accept-encoding"),
+            "{accepted}"
+        );
+    }
     let plain = http(addr, "GET", "/game.js", &[]).await;
     assert_eq!((plain.status, plain.body.as_str()), (200, "let x;"));
     assert_eq!(plain.header("content-encoding"), None);
+    // A file named after its content is kept for a year; the pages and
+    // other files, which may change under the same name, are revalidated.
+    std::fs::write(root.join("arena-0123456789abcdef.wasm"), "wasm").expect("write");
+    let hashed = http(addr, "GET", "/arena-0123456789abcdef.wasm", &[]).await;
+    assert_eq!(hashed.status, 200);
+    assert_eq!(
+        hashed.header("cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert_eq!(
+        hashed.header("content-type").as_deref(),
+        Some("application/wasm")
+    );
+    for path in [
+        "/",
+        "/index.html",
+        "/game.js",
+        &format!("/play/{}", room.code),
+    ] {
+        let got = http(addr, "GET", path, &[]).await;
+        assert_eq!(got.status, 200, "{path}");
+        assert_eq!(
+            got.header("cache-control").as_deref(),
+            Some("no-cache"),
+            "{path}"
+        );
+    }
+    // No caching advice on a miss.
+    assert_eq!(
+        http(addr, "GET", "/missing-0123456789abcdef.js", &[])
+            .await
+            .header("cache-control"),
+        None
+    );
     // The websocket route still works, and so does the API.
     let host = connect(addr, &room.code, Some(&room.host_token)).await;
     assert_eq!(room_info(addr, &room.code).await.1["players"], json!(1));

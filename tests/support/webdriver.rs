@@ -106,7 +106,17 @@ impl Browser {
     }
 
     /// Opens a browser whose window is `width` x `height` pixels.
-    pub fn open_sized(driver: &Chromedriver, profile: &Path, (width, height): (u32, u32)) -> Self {
+    pub fn open_sized(driver: &Chromedriver, profile: &Path, size: (u32, u32)) -> Self {
+        Self::open_with(driver, profile, size, &[])
+    }
+
+    /// Opens a browser with `extra` Chromium flags besides the usual ones.
+    pub fn open_with(
+        driver: &Chromedriver,
+        profile: &Path,
+        (width, height): (u32, u32),
+        extra: &[&str],
+    ) -> Self {
         let binary = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let args = [
             "--headless=new".to_string(),
@@ -124,7 +134,10 @@ impl Browser {
             "--disable-features=WebRtcHideLocalIpsWithMdns".into(),
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.display()),
-        ];
+        ]
+        .into_iter()
+        .chain(extra.iter().map(|flag| flag.to_string()))
+        .collect::<Vec<_>>();
         let body = json!({
             "capabilities": { "alwaysMatch": {
                 "browserName": "chrome",
@@ -179,6 +192,61 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+
+    /// Clicks the share page's Join button (`#p2p-join`) if the page has
+    /// one; says whether it did. `index.html` has none: it starts by itself.
+    #[allow(dead_code, reason = "not every browser test opens a share page")]
+    pub fn join_if_offered(&self) -> bool {
+        let found = self.call(
+            "POST",
+            "/elements",
+            Some(json!({ "using": "css selector", "value": "#p2p-join" })),
+        );
+        let Some(element) = found["value"]
+            .as_array()
+            .and_then(|all| all.first())
+            .and_then(Value::as_object)
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return false;
+        };
+        self.call(
+            "POST",
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        );
+        true
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the
+    /// page and returns its value.
+    #[allow(dead_code, reason = "not every browser test runs scripts")]
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )["value"]
+            .clone()
+    }
+
+    /// Throttles the browser's network (chromedriver's Chromium extension):
+    /// `latency` added to each request, `download`/`upload` in bytes per second.
+    #[allow(dead_code, reason = "only the benchmark throttles")]
+    pub fn set_network_conditions(&self, latency: Duration, download: u64, upload: u64) {
+        self.call(
+            "POST",
+            "/chromium/network_conditions",
+            Some(json!({ "network_conditions": {
+                "offline": false,
+                "latency": latency.as_millis() as u64,
+                "download_throughput": download,
+                "upload_throughput": upload,
+            }})),
+        );
     }
 
     /// Clicks the game's canvas, giving it keyboard focus.

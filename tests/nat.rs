@@ -792,7 +792,7 @@ fn web_dist() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/web/dist").into());
     let path = std::path::Path::new(&dist);
     assert!(
-        path.join("index.html").exists() && path.join("arena_bg.wasm").exists(),
+        path.join("index.html").exists() && path.join("loader.js").exists(),
         "no browser build in {dist}: run web/build.sh (scripts/test does)"
     );
     dist

@@ -19,7 +19,7 @@ use crate::{
 use axum::{
     Json, Router,
     body::Body,
-    extract::{MatchedPath, Path, Request, State},
+    extract::{MatchedPath, Path, RawQuery, Request, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
@@ -28,8 +28,9 @@ use axum::{
 use bevy_p2p_protocol::{
     ApiError, CreateRoom, ErrorCode, ReclaimRoom, RoomInfo,
     api::{
-        HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, JOIN_REPORT_ROUTE, PEER_ROUTE, ROOM_ROUTE,
-        ROOMS, SEAT_TICKET_ROUTE, SESSION_REPORT_ROUTE, START_ROUTE, STATS, TicketRequest,
+        END_ROUTE, HEALTH, HOST_TICKET_ROUTE, HostTicket, ICE, JOIN_LOOKUP_QUERY,
+        JOIN_REPORT_ROUTE, PEER_ROUTE, ROOM_ROUTE, ROOMS, SEAT_TICKET_ROUTE, SESSION_REPORT_ROUTE,
+        START_ROUTE, STATS, TicketRequest,
     },
 };
 use matchbox_protocol::PeerId;
@@ -129,6 +130,7 @@ pub(crate) fn routes(
         .layer(axum::Extension(Links(published.public_url.clone())))
         .layer(axum::Extension(requests))
         .route(START_ROUTE, post(start_game))
+        .route(END_ROUTE, post(end_game))
         .route(PEER_ROUTE, delete(remove_peer))
         .route(STATS, get(routes::stats))
         .with_state(hub)
@@ -333,19 +335,35 @@ async fn create_room(
     }
 }
 
-/// `GET /api/rooms/{code}`
+/// `GET /api/rooms/{code}`, or `GET /api/rooms/{code}?join` from a player
+/// about to join: then an unknown code or a full room is counted as a
+/// refused join, as a refused seat ticket is.
 async fn room_info(
     State(hub): State<Hub>,
     ClientAddr(client): ClientAddr,
     axum::Extension(links): axum::Extension<Links>,
     Path(code): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Response {
+    let to_join = query.as_deref().is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(JOIN_LOOKUP_QUERY))
+    });
     match hub.room_info(client, &code) {
         Ok(mut info) => {
+            if to_join && info.is_full() {
+                hub.telemetry().refused(false, ErrorCode::RoomFull);
+            }
             info.share_url = links.share_url(&info.code);
             Json::<RoomInfo>(info).into_response()
         }
-        Err(refusal) => refusal_response(refusal),
+        Err(refusal) => {
+            if to_join {
+                hub.telemetry().refused(false, refusal.code);
+            }
+            refusal_response(refusal)
+        }
     }
 }
 
@@ -394,6 +412,20 @@ async fn start_game(
 ) -> Response {
     let token = host_token(&headers);
     match hub.lookup_as_host(client, |rooms| rooms.start(&code, token)) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(refusal) => refusal_response(refusal),
+    }
+}
+
+/// `POST /api/rooms/{code}/end` with `Authorization: Bearer <host_token>`:
+/// the host ends its game; the room closes now.
+async fn end_game(
+    State(hub): State<Hub>,
+    ClientAddr(client): ClientAddr,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    match hub.end_room(client, &code, host_token(&headers)) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(refusal) => refusal_response(refusal),
     }
@@ -461,11 +493,7 @@ async fn ticket_request(
 ) -> Result<(Option<PeerId>, String), ErrorCode> {
     let asked: TicketRequest = optional_json(body, requests).await?;
     let peer = match asked.seat {
-        Some(seat) => {
-            let canonical = crate::code::normalize(code)?;
-            let peer = crate::token::seat_peer_id(&canonical, &seat);
-            Some(peer.map_err(|_| ErrorCode::BadRequest)?)
-        }
+        Some(seat) => Some(crate::token::seat_peer(code, &seat)?.1),
         None => None,
     };
     Ok((peer, fresh_secret()?))

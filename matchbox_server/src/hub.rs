@@ -541,6 +541,19 @@ impl Hub {
         Ok(())
     }
 
+    /// The host (`host_token`) ends its game: room `code` closes now.
+    pub(crate) fn end_room(
+        &self,
+        client: IpAddr,
+        code: &str,
+        host_token: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let effects = self.lookup_as_host(client, |rooms| rooms.end(code, host_token))?;
+        let mut hub = self.lock();
+        hub.apply(effects);
+        Ok(())
+    }
+
     /// Closes `peer`'s websocket with `code` and `reason` (queued behind
     /// what it already has to read) and ends its task.
     pub(crate) fn disconnect(&self, peer: PeerId, serial: u64, code: u16, reason: &'static str) {

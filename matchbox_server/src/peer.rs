@@ -3,7 +3,8 @@
 //! Before the upgrade, [`upgrade`] checks the page's origin and asks the
 //! hub for a seat (code, token, capacity, the address's budgets); a refusal
 //! is a JSON error with its HTTP status. After it, [`run`] speaks the
-//! matchbox 0.15 signaling protocol: `IdAssigned` first, then signals
+//! matchbox 0.15 signaling protocol: the peer is seated, then told its id
+//! (`IdAssigned`), then signals
 //! relayed along the room's star, until the peer closes, goes silent,
 //! floods, reads too slowly, or its room closes. Every message a peer sends
 //! is capped in size (by the websocket layer, before any parsing) and in
@@ -111,12 +112,9 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
     } = sockets;
     let peer = hold.peer();
     let (mut sink, mut stream) = socket.split();
-    // The id first: a host's introductions follow at once.
-    let assigned = JsonPeerEvent::IdAssigned(peer).to_string();
-    if sink.send(Message::Text(assigned.into())).await.is_err() {
-        // Dropping `hold` gives the seat back.
-        return;
-    }
+    // Seated before it hears its id, so that whoever the peer tells it is
+    // in (a lookup, a friend) finds it counted. What the room sends it
+    // meanwhile waits in its outbox, behind the id.
     let (
         _counted,
         Outbox {
@@ -135,6 +133,13 @@ async fn run(socket: WebSocket, sockets: Sockets, hold: SeatHold, code: String, 
             return;
         }
     };
+    // The id first: a host's introductions follow at once.
+    let assigned = JsonPeerEvent::IdAssigned(peer).to_string();
+    if sink.send(Message::Text(assigned.into())).await.is_err() {
+        // Gone before it heard anything: as if it dropped.
+        hub.leave(peer, client, serial, false);
+        return;
+    }
     let mut writer = tokio::spawn(async move {
         while let Some(message) = messages.recv().await {
             let last = matches!(message, Message::Close(_));

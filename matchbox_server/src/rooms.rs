@@ -132,6 +132,8 @@ pub(crate) enum RoomEvent<P> {
 /// Why a room closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum CloseReason {
+    /// Its host ended the game (`POST /api/rooms/{code}/end`).
+    Ended,
     /// Its host left and did not come back within the grace.
     HostGone,
     /// Its host never connected.
@@ -140,11 +142,12 @@ pub(crate) enum CloseReason {
 
 impl CloseReason {
     /// Every reason, for metrics that show each one, even at zero.
-    pub(crate) const ALL: [Self; 2] = [Self::HostGone, Self::Unclaimed];
+    pub(crate) const ALL: [Self; 3] = [Self::Ended, Self::HostGone, Self::Unclaimed];
 
     /// The name in metrics labels and the database.
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Self::Ended => "ended",
             Self::HostGone => "host_gone",
             Self::Unclaimed => "unclaimed",
         }
@@ -450,6 +453,47 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
             info!(code = %code::redacted(&code), players = room.players(), "game started");
         }
         Ok(())
+    }
+
+    /// The host (`host_token`) ends its game: the room closes now, its
+    /// websockets (the host's too) are closed, and the host's own close
+    /// that follows is no disconnect. Returns the websockets to close.
+    pub(crate) fn end(
+        &mut self,
+        code: &str,
+        host_token: Option<&str>,
+    ) -> Result<Vec<Effect<P>>, ErrorCode> {
+        let code = code::normalize(code)?;
+        let room = self.rooms.get(&code).ok_or(ErrorCode::RoomNotFound)?;
+        if !host_token.is_some_and(|token| crate::token::matches(token, &room.host_token)) {
+            return Err(ErrorCode::BadHostToken);
+        }
+        info!(code = %code::redacted(&code), players = room.players(), "room closed: its host ended the game");
+        Ok(self.close_room(&code, CloseReason::Ended))
+    }
+
+    /// Removes room `code` and every seat in it, and says why it closed.
+    /// Returns the websockets to close: its host's and its present clients'.
+    fn close_room(&mut self, code: &str, reason: CloseReason) -> Vec<Effect<P>> {
+        let Some(room) = self.rooms.remove(code) else {
+            return Vec::new();
+        };
+        let mut effects: Vec<Effect<P>> = room.present_clients().map(Effect::Close).collect();
+        if let HostSeat::Connected(host) = room.host {
+            self.seats.remove(&host);
+            effects.push(Effect::Close(host));
+        }
+        for client in room.clients {
+            self.seats.remove(&client.peer);
+        }
+        // Tickets of the gone room fail at `join`; drop them now.
+        self.tickets
+            .retain(|_, reservation| reservation.code != code);
+        self.events.push(RoomEvent::Closed {
+            code: code.to_owned(),
+            reason,
+        });
+        effects
     }
 
     /// The host (`host_token`) removes `peer` from its room: its websocket
@@ -885,7 +929,6 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 !expired
             });
         }
-        let mut effects = Vec::new();
         let mut gone = Vec::new();
         for (code, room) in &self.rooms {
             let (why, reason) = match room.host {
@@ -900,24 +943,11 @@ impl<P: Copy + Eq + Hash + fmt::Display> Registry<P> {
                 _ => continue,
             };
             info!(code = %code::redacted(code), clients = room.clients.len(), "{why}");
-            effects.extend(room.present_clients().map(Effect::Close));
-            gone.push(code.clone());
-            self.events.push(RoomEvent::Closed {
-                code: code.clone(),
-                reason,
-            });
+            gone.push((code.clone(), reason));
         }
-        for code in gone {
-            if let Some(room) = self.rooms.remove(&code) {
-                for client in room.clients {
-                    self.seats.remove(&client.peer);
-                }
-            }
-            // Tickets of the gone room fail at `join`; drop them now.
-            self.tickets
-                .retain(|_, reservation| reservation.code != code);
-        }
-        effects
+        gone.into_iter()
+            .flat_map(|(code, reason)| self.close_room(&code, reason))
+            .collect()
     }
 
     /// Live rooms.
@@ -983,6 +1013,45 @@ mod tests {
             .reserve(code, ticket.as_deref(), peer, now)
             .expect("reserve");
         registry.join(ticket, peer, code).expect("join").2
+    }
+
+    #[test]
+    fn a_host_that_ends_its_game_closes_the_room_at_once() {
+        let start = Instant::now();
+        let (mut registry, code) = registry_with_room(start);
+        seat(&mut registry, &code, Some(TOKEN), 1, start);
+        seat(&mut registry, &code, None, 10, start);
+        seat(&mut registry, &code, None, 11, start);
+        // One client dropped: its seat waits, but nobody is there to close.
+        registry.leave(11, false, start);
+        registry.take_events();
+        assert_eq!(registry.end(&code, None), Err(ErrorCode::BadHostToken));
+        assert_eq!(
+            registry.end(&code, Some("not-the-token")),
+            Err(ErrorCode::BadHostToken)
+        );
+        assert_eq!(
+            registry.end("ZZZ234", Some(TOKEN)),
+            Err(ErrorCode::RoomNotFound)
+        );
+        let effects = registry
+            .end(&code.to_lowercase(), Some(TOKEN))
+            .expect("ended");
+        assert_eq!(effects, vec![Effect::Close(10), Effect::Close(1)]);
+        assert_eq!(registry.info(&code), Err(ErrorCode::RoomNotFound));
+        assert_eq!(
+            registry.take_events(),
+            vec![RoomEvent::Closed {
+                code: code.clone(),
+                reason: CloseReason::Ended
+            }]
+        );
+        // The host's socket closing afterwards is no disconnect, and no one
+        // holds a seat any more.
+        assert_eq!(registry.leave(1, false, start), Vec::new());
+        assert_eq!(registry.leave(10, true, start), Vec::new());
+        assert!(registry.take_events().is_empty());
+        assert!(registry.seats.is_empty());
     }
 
     #[test]

@@ -316,9 +316,7 @@ impl Telemetry {
     ) -> Result<(), Refusal> {
         let now = Instant::now();
         let counted = (|| -> Result<(), Refusal> {
-            let code = crate::code::normalize(code).map_err(ErrorCode::from)?;
-            let peer = crate::token::seat_peer_id(&code, &report.seat)
-                .map_err(|_| ErrorCode::BadRequest)?;
+            let (code, peer) = crate::token::seat_peer(code, &report.seat)?;
             if let JoinOutcome::Connected { connect_ms, .. } = report.outcome
                 && connect_ms > MAX_CONNECT_MS
             {

@@ -99,6 +99,20 @@ impl RoomKey {
     }
 }
 
+/// Room `code` and the seat secret `seat` as a request gave them: the
+/// canonical code, and the peer id of the player holding that seat in it.
+/// A refusal is what the request is told (`invalid_code`, or `bad_request`
+/// for the secret).
+pub(crate) fn seat_peer(
+    code: &str,
+    seat: &str,
+) -> Result<(String, PeerId), bevy_p2p_protocol::ErrorCode> {
+    let canonical = crate::code::normalize(code)?;
+    let peer = seat_peer_id(&canonical, seat)
+        .map_err(|BadSeat| bevy_p2p_protocol::ErrorCode::BadRequest)?;
+    Ok((canonical, peer))
+}
+
 /// Why a seat secret is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct BadSeat;

@@ -215,6 +215,18 @@ async fn counters_and_stats_follow_real_events() {
     assert_eq!(missing.err().map(|(status, _)| status), Some(404));
     let invalid = try_connect(addr, &format!("0O0O0O?seat={}", seat(4)), None).await;
     assert_eq!(invalid.err().map(|(status, _)| status), Some(400));
+    // A player's lookup before it joins counts the same refusals; anyone
+    // else's lookup (a share page, a room browser) counts nothing.
+    let missing_path = api::room_path(other_code(&code));
+    assert_eq!(http(addr, "GET", &missing_path, &[]).await.status, 404);
+    assert_eq!(
+        http(addr, "GET", &api::room_path(&code), &[]).await.status,
+        200
+    );
+    let to_join = api::join_lookup_path(other_code(&code));
+    assert_eq!(http(addr, "GET", &to_join, &[]).await.status, 404);
+    let full_to_join = api::join_lookup_path(&code);
+    assert_eq!(http(addr, "GET", &full_to_join, &[]).await.status, 200);
 
     // The client's link came up: counted once.
     let report = join_report(addr, &code, &seat(1), connected(800)).await;
@@ -251,11 +263,11 @@ async fn counters_and_stats_follow_real_events() {
         ("p2p_host_returns_total", 1.0),
         ("p2p_websockets_admitted_total{role=\"host\"}", 2.0),
         ("p2p_join_attempts_total{outcome=\"connected\"}", 1.0),
-        ("p2p_join_attempts_total{outcome=\"room_full\"}", 1.0),
-        ("p2p_join_attempts_total{outcome=\"room_not_found\"}", 1.0),
+        ("p2p_join_attempts_total{outcome=\"room_full\"}", 2.0),
+        ("p2p_join_attempts_total{outcome=\"room_not_found\"}", 2.0),
         ("p2p_join_attempts_total{outcome=\"invalid_code\"}", 1.0),
         ("p2p_join_attempts_total{outcome=\"no_report\"}", 0.0),
-        ("p2p_refusals_total{reason=\"room_full\"}", 1.0),
+        ("p2p_refusals_total{reason=\"room_full\"}", 2.0),
         ("p2p_reports_total{kind=\"join\",result=\"counted\"}", 1.0),
         ("p2p_reports_total{kind=\"join\",result=\"refused\"}", 1.0),
         (
@@ -277,12 +289,12 @@ async fn counters_and_stats_follow_real_events() {
     assert_eq!(figures["since_secs"], 3600);
     assert_eq!(figures["rooms_created"], 1);
     assert_eq!(figures["rooms_joined"], 1);
-    assert_eq!(figures["join_attempts"], 4);
+    assert_eq!(figures["join_attempts"], 6);
     assert_eq!(figures["connected"], 1);
     assert_eq!(figures["connection_success_rate"], 1.0);
     assert_eq!(
         figures["failures"],
-        json!({"invalid_code": 1, "room_full": 1, "room_not_found": 1})
+        json!({"invalid_code": 1, "room_full": 2, "room_not_found": 2})
     );
     assert_eq!(figures["average_latency_ms"], 40.0);
     assert_eq!(figures["p95_latency_ms"], 60.0);

@@ -517,6 +517,36 @@ async fn start_needs_the_host_token_and_host_away_wins() {
 }
 
 #[tokio::test]
+async fn a_host_that_ends_its_game_closes_its_room_at_once() {
+    let server = start(test_config()).await;
+    let addr = server.local_addr();
+    let room = create_room(addr).await;
+    let path = format!("/api/rooms/{}/end", room.code);
+    let mut host = connect(addr, &room.code, Some(&room.host_token)).await;
+    let client = connect(addr, &room.code, None).await;
+    host.expect_new_peers(1).await;
+
+    // Only its host ends a room.
+    assert_eq!(http(addr, "POST", &path, &[]).await.status, 403);
+    let wrong = http(addr, "POST", &path, &[("Authorization", "Bearer 1234")]).await;
+    assert_eq!(
+        (wrong.status, wrong.json()),
+        (403, json!({"error": "bad_host_token"}))
+    );
+    assert_eq!(room_info(addr, &room.code).await.0, 200);
+
+    let bearer = format!("Bearer {}", room.host_token);
+    let ended = http(addr, "POST", &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(ended.status, 204);
+    // Gone at once, not after the host's grace, and every socket in it closed.
+    assert_eq!(room_info(addr, &room.code).await.0, 404);
+    client.expect_closed().await;
+    host.expect_closed().await;
+    let again = http(addr, "POST", &path, &[("Authorization", &bearer)]).await;
+    assert_eq!(again.status, 404);
+}
+
+#[tokio::test]
 async fn rooms_whose_host_never_came_close_and_hosted_ones_do_not() {
     let server = start(ServerConfig {
         unclaimed_expiry: Duration::from_millis(300),

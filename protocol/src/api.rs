@@ -40,6 +40,9 @@ pub const ROOM_ROUTE: &str = "/api/rooms/{code}";
 /// The host's "game started", as an axum route pattern.
 pub const START_ROUTE: &str = "/api/rooms/{code}/start";
 
+/// The host's "game over, room closed", as an axum route pattern.
+pub const END_ROUTE: &str = "/api/rooms/{code}/end";
+
 /// Answers `200 ok` while the server runs.
 pub const HEALTH: &str = "/healthz";
 
@@ -334,9 +337,28 @@ pub fn room_path(code: &str) -> String {
     format!("{ROOMS}/{code}")
 }
 
+/// The query a player's lookup carries when it looks a room up to join it
+/// (`GET /api/rooms/{code}?join`): the server then counts an unknown code
+/// or a full room as a refused join attempt, which a plain lookup (a share
+/// page, a game's room browser) is not.
+pub const JOIN_LOOKUP_QUERY: &str = "join";
+
+/// The path a player looks room `code` up at before it joins:
+/// `/api/rooms/{code}?join`.
+pub fn join_lookup_path(code: &str) -> String {
+    format!("{ROOMS}/{code}?{JOIN_LOOKUP_QUERY}")
+}
+
 /// The path the host posts to when it starts the game.
 pub fn start_path(code: &str) -> String {
     format!("{ROOMS}/{code}/start")
+}
+
+/// The path the host posts to when it ends the game and leaves: the room
+/// closes at once, and the host's websocket closing after it is no
+/// disconnect.
+pub fn end_path(code: &str) -> String {
+    format!("{ROOMS}/{code}/end")
 }
 
 /// The path of one client of a room (its peer id, as matchbox writes it).

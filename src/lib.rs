@@ -76,7 +76,9 @@ pub use settings::P2pSettings;
 /// Everything a game needs, in one import.
 pub mod prelude {
     #[cfg(feature = "ui")]
-    pub use crate::ui::{LearnMoreChosen, P2pUiPlugin, UpgradeHook, UpgradeRequested};
+    pub use crate::ui::{
+        LearnMoreChosen, NetStatsOverlay, P2pUiPlugin, UpgradeHook, UpgradeRequested,
+    };
     pub use crate::{
         P2pMultiplayerPlugin,
         common_conditions::{gameplay_running, in_game, is_client, is_host},
@@ -92,7 +94,10 @@ pub mod prelude {
         share_code::ShareCode,
         transport::{
             LinkRoute,
-            bridge::gate::{CutOffReason, PeerCutOff},
+            bridge::{
+                gate::{CutOffReason, PeerCutOff},
+                stats::{LinkStat, LinkStats},
+            },
         },
     };
     pub use bevy_replicon::prelude::{AppRuleExt, Replicated};

@@ -117,7 +117,12 @@ impl RoomCalls for MemoryRoomApi {
         }))
     }
 
-    fn get_room(&self, _settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo> {
+    fn get_room(
+        &self,
+        _settings: &P2pSettings,
+        code: &ShareCode,
+        _to_join: bool,
+    ) -> Reply<RoomInfo> {
         let state = lock(&self.state);
         let capacity = match state.capacity {
             Some(capacity) if code.as_str() == TEST_CODE => capacity,
@@ -135,6 +140,10 @@ impl RoomCalls for MemoryRoomApi {
     }
 
     fn start_room(&self, _settings: &P2pSettings, _code: &ShareCode, _host_token: &str) {}
+
+    fn end_room(&self, _settings: &P2pSettings, _code: &ShareCode, _host_token: &str) -> Reply<()> {
+        Reply::ready(Ok(()))
+    }
 
     fn remove_client(
         &self,

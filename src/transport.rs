@@ -14,6 +14,7 @@ pub mod conditioner;
 pub mod memory;
 pub mod packet;
 mod probe;
+pub mod traffic;
 pub mod webrtc;
 
 use core::{fmt, time::Duration};
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use conditioner::LinkConditions;
 #[cfg(feature = "testing")]
 pub use memory::{MemoryLinks, MemoryNetwork};
+pub use traffic::{ByteCounts, TrafficMeter};
 pub use webrtc::WebRtcLinks;
 
 /// How a packet travels.
@@ -115,6 +117,9 @@ pub struct LinkDown;
 pub struct RoundTrip {
     /// Smoothed round-trip time.
     pub rtt: Duration,
+    /// How much round trips vary: the smoothed difference between one
+    /// sample and the next (RFC 3550's interarrival jitter, on round trips).
+    pub jitter: Duration,
     /// Share of recent probes lost, 0 to 1.
     pub loss: f64,
 }
@@ -173,13 +178,58 @@ pub trait PeerLinks: Send + Sync + 'static {
 
 /// The links of this app, inserted by the lobby (or a test) and removed when
 /// the session ends. Dropping it closes every link.
+///
+/// It counts the bytes that go through [`send`](Self::send) and
+/// [`poll`](Self::poll) per peer ([`traffic`](Self::traffic)); every other
+/// [`PeerLinks`] method is the links' own, through `Deref`.
 #[derive(Resource, Deref, DerefMut)]
-pub struct Transport(pub Box<dyn PeerLinks>);
+pub struct Transport {
+    #[deref]
+    links: Box<dyn PeerLinks>,
+    traffic: TrafficMeter,
+}
 
 impl Transport {
     /// Wraps any [`PeerLinks`].
     pub fn new(links: impl PeerLinks) -> Self {
-        Self(Box::new(links))
+        Self {
+            links: Box::new(links),
+            traffic: TrafficMeter::default(),
+        }
+    }
+
+    /// [`PeerLinks::poll`], counting the bytes received.
+    pub fn poll(&mut self, now: Duration, events: &mut Vec<LinkEvent>) {
+        let first = events.len();
+        self.links.poll(now, events);
+        self.traffic.advance(now);
+        for event in &events[first..] {
+            match event {
+                LinkEvent::Received { from, packet, .. } => {
+                    self.traffic.received(*from, packet.len());
+                }
+                LinkEvent::Disconnected(peer) => self.traffic.forget(*peer),
+                _ => {}
+            }
+        }
+    }
+
+    /// [`PeerLinks::send`], counting the bytes queued.
+    pub fn send(&mut self, to: PeerId, delivery: Delivery, packet: Bytes) -> Result<(), LinkDown> {
+        let len = packet.len();
+        self.links.send(to, delivery, packet)?;
+        self.traffic.sent(to, len);
+        Ok(())
+    }
+
+    /// The bytes counted per peer.
+    pub fn traffic(&self) -> &TrafficMeter {
+        &self.traffic
+    }
+
+    /// Every byte sent and received since the last call, all peers together.
+    pub fn take_byte_counts(&mut self) -> ByteCounts {
+        self.traffic.take_totals()
     }
 }
 

@@ -1,5 +1,5 @@
-//! The egui overlays (feature `ui`): lobby, in-game bar, host-away countdown,
-//! the end-of-game notice and the upgrade prompt.
+//! The egui overlays (feature `ui`): lobby, in-game bar, network overlay
+//! (F3), host-away countdown, the end-of-game notice and the upgrade prompt.
 //!
 //! [`P2pUiPlugin`] is part of [`P2pMultiplayerPlugin`](crate::P2pMultiplayerPlugin)
 //! when the feature is on. The overlays only read [`Session`], [`Roster`] and
@@ -19,6 +19,7 @@ mod clipboard;
 mod host_away;
 mod in_game;
 mod lobby;
+mod net_stats;
 mod upgrade;
 
 use core::time::Duration;
@@ -28,6 +29,7 @@ use bevy_egui::{EguiPlugin, EguiPrimaryContextPass};
 
 use crate::session::{Session, SessionStatus};
 
+pub use net_stats::NetStatsOverlay;
 pub use upgrade::{
     DEDICATED_SERVER_URL, LearnMoreCallback, LearnMoreChosen, UpgradeHook, UpgradeRequested,
 };
@@ -53,6 +55,7 @@ impl Plugin for P2pUiPlugin {
         app.add_message::<UpgradeRequested>()
             .add_message::<LearnMoreChosen>()
             .init_resource::<UpgradeHook>()
+            .init_resource::<NetStatsOverlay>()
             .init_resource::<UiState>();
         let egui_added = app.is_plugin_added::<EguiPlugin>();
         if !egui_added && !has_renderer(app) {
@@ -69,6 +72,7 @@ impl Plugin for P2pUiPlugin {
                 host_away::back_to_lobby,
                 lobby::lobby_window,
                 in_game::in_game_bar,
+                net_stats::net_stats_overlay,
                 host_away::host_away_modal,
                 host_away::ended_notice,
                 upgrade::upgrade_prompt,

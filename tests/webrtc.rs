@@ -16,7 +16,7 @@ use bevy_p2p_signaling::{BackgroundServer, ServerConfig, spawn_in_background};
 mod players;
 #[path = "support/sealed.rs"]
 mod support;
-use players::{Failures, Push, roster_len, run_until, session};
+use players::{Failures, Push, host_a_room, roster_len, run_until, session};
 use support::sealed;
 
 const PUBLIC_URL: &str = "https://play.example.com";
@@ -54,18 +54,6 @@ fn host_away_then_ended(apps: &mut [&mut App], limit: Duration) -> Duration {
         apps.iter()
             .all(|app| session(app).status == SessionStatus::Ended(EndReason::HostDidNotReconnect))
     })
-}
-
-fn host_a_room(host: &mut App) -> String {
-    host.world_mut().write_message(LobbyRequest::Host);
-    run_until(&mut [host], Duration::from_secs(10), "hosting", |apps| {
-        session(apps[0]).status == SessionStatus::InLobby
-    });
-    session(host)
-        .code
-        .clone()
-        .expect("a hosted room has a code")
-        .to_string()
 }
 
 /// `count` client apps, each asked to join with `typed` as the code.
@@ -182,8 +170,9 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
     println!("unknown code refused in {} ms", took.as_millis());
 
     // Each of the five told the server its link came up: its success rate
-    // is theirs, not a guess (the seventh and the stranger were refused
-    // before any seat, which the server counts apart).
+    // is theirs, not a guess. The seventh and the stranger were refused at
+    // their lookups, before any seat: join attempts that failed, not
+    // connections that did.
     let url = format!(
         "http://{}{}",
         server.local_addr(),
@@ -203,6 +192,13 @@ fn six_players_meet_by_code_and_a_seventh_is_refused() {
     };
     assert_eq!(counted.connected, 5, "{counted:?}");
     assert_eq!(counted.connection_success_rate, Some(1.0), "{counted:?}");
+    assert_eq!(counted.join_attempts, 7, "{counted:?}");
+    let refused: Vec<(&str, u64)> = counted
+        .failures
+        .iter()
+        .map(|(why, n)| (why.as_str(), *n))
+        .collect();
+    assert_eq!(refused, [("room_full", 1), ("room_not_found", 1)]);
 }
 
 #[test]
@@ -306,6 +302,55 @@ fn a_host_that_never_comes_back_ends_the_game_and_a_leaver_frees_the_seat() {
         assert!(app.world().get_resource::<Transport>().is_none());
         assert_eq!(roster_len(app), 0, "the ended game's players are cleared");
     }
+}
+
+/// A host busy for a second (a loading hitch, a starved machine) reads a
+/// leaver's goodbye together with the news that its link closed: the
+/// goodbye was sent first and is read first, so the seat is freed at once
+/// instead of kept for a player who is not coming back.
+#[test]
+fn a_goodbye_read_late_still_frees_the_seat() {
+    if !sealed("a_goodbye_read_late_still_frees_the_seat") {
+        return;
+    }
+    let grace = Duration::from_secs(30);
+    let server = server(grace);
+    let mut host = player_app(&server, grace);
+    let code = host_a_room(&mut host);
+    let mut clients = joining_clients(&server, grace, 1, &code);
+    let mut apps: Vec<&mut App> = core::iter::once(&mut host)
+        .chain(clients.iter_mut())
+        .collect();
+    run_until(&mut apps, Duration::from_secs(10), "two players", |apps| {
+        apps.iter().all(|app| roster_len(app) == 2)
+    });
+    // The client leaves while the host's app does not run: its goodbye
+    // goes out, its links close half a second later.
+    apps[1].world_mut().write_message(LobbyRequest::Leave);
+    run_until(
+        &mut apps[1..],
+        Duration::from_secs(5),
+        "the leaver idle",
+        |apps| session(apps[0]).status == SessionStatus::Idle,
+    );
+    let closed = std::time::Instant::now();
+    run_until(
+        &mut apps[1..],
+        Duration::from_secs(5),
+        "links closed",
+        |_| closed.elapsed() > Duration::from_millis(1_500),
+    );
+    // Back on the host: one frame reads both, goodbye first.
+    let took = run_until(
+        &mut apps[..1],
+        Duration::from_secs(2),
+        "seat freed",
+        |apps| roster_len(apps[0]) == 1,
+    );
+    println!(
+        "seat freed {} ms after the host ran again",
+        took.as_millis()
+    );
 }
 
 /// The server's grace, not each client's own, decides when the game is over:

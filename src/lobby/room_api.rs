@@ -28,10 +28,15 @@ pub trait RoomCalls: Send + Sync + 'static {
     /// Asks for a new room of `capacity` players, host included.
     fn create_room(&self, settings: &P2pSettings, capacity: usize) -> Reply<CreatedRoom>;
     /// Asks about the room behind `code`.
-    fn get_room(&self, settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo>;
+    fn get_room(&self, settings: &P2pSettings, code: &ShareCode, to_join: bool) -> Reply<RoomInfo>;
     /// Tells the server the host started the game (only the room's listed
     /// state depends on it: nobody waits for the answer).
     fn start_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str);
+    /// Tells the server the host ends its game and leaves: the room closes
+    /// now. The reply says when the server has answered (whatever it
+    /// answered): the host's links stay open until then, so the server
+    /// hears of the end before it sees the host's socket close.
+    fn end_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str) -> Reply<()>;
     /// Asks the server to remove a client from the host's room, freeing its
     /// seat (nobody waits for the answer).
     fn remove_client(
@@ -128,8 +133,13 @@ impl RoomCalls for HttpRoomApi {
         fetch(request, settings.request_timeout)
     }
 
-    fn get_room(&self, settings: &P2pSettings, code: &ShareCode) -> Reply<RoomInfo> {
-        let url = format!("{}{}", settings.http_base(), api::room_path(code.as_str()));
+    fn get_room(&self, settings: &P2pSettings, code: &ShareCode, to_join: bool) -> Reply<RoomInfo> {
+        let path = if to_join {
+            api::join_lookup_path(code.as_str())
+        } else {
+            api::room_path(code.as_str())
+        };
+        let url = format!("{}{path}", settings.http_base());
         fetch(ehttp::Request::get(url), settings.request_timeout)
     }
 
@@ -139,6 +149,16 @@ impl RoomCalls for HttpRoomApi {
             .with_header("Authorization", format!("Bearer {host_token}"))
             .with_timeout(Some(settings.request_timeout));
         ehttp::fetch(request, |_| {});
+    }
+
+    fn end_room(&self, settings: &P2pSettings, code: &ShareCode, host_token: &str) -> Reply<()> {
+        let url = format!("{}{}", settings.http_base(), api::end_path(code.as_str()));
+        let request = ehttp::Request::post(url, Vec::new())
+            .with_header("Authorization", format!("Bearer {host_token}"))
+            .with_timeout(Some(settings.request_timeout));
+        let (reply, slot) = Reply::pending();
+        ehttp::fetch(request, move |_| slot.fill(Ok(())));
+        reply
     }
 
     fn remove_client(

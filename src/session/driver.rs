@@ -113,47 +113,8 @@ pub(crate) fn drive_session(world: &mut World) {
             events.push(SessionEvent::RoomChecked(reply));
         }
     }
-    // The host link before the links' end: a client whose links closed
-    // under it has lost its host first.
-    let mut host_link_up = None;
-    for change in world.resource_mut::<Messages<HostLinkChanged>>().drain() {
-        events.push(match change {
-            HostLinkChanged::Up(host) => {
-                host_link_up = Some(host);
-                SessionEvent::HostLinkUp
-            }
-            HostLinkChanged::Lost => SessionEvent::HostLinkLost,
-            HostLinkChanged::Ended => SessionEvent::HostLeft,
-        });
-    }
-    if let Some(host) = host_link_up {
-        report_join(world, |tally, now, transport| {
-            // Introduced to its host: the server admitted it, whether or
-            // not its id was read yet this frame.
-            tally.admitted();
-            let relayed = transport.and_then(|links| links.route(host))
-                == Some(crate::transport::LinkRoute::Relayed);
-            tally.connected(now, relayed)
-        });
-    }
-    let closed: Vec<TransportClosed> = world
-        .resource_mut::<Messages<TransportClosed>>()
-        .drain()
-        .collect();
-    for TransportClosed(why) in closed {
-        events.push(SessionEvent::LinksClosed(why.to_string()));
-        let mut driver = world.resource_mut::<SessionDriver>();
-        if let Some((_, tally)) = driver.seat.as_mut().and_then(|seat| seat.host.as_mut()) {
-            tally.links_closed();
-        }
-    }
-    sample_host_session(world);
-    if world.resource::<SessionDriver>().links_open && !world.contains_resource::<Transport>() {
-        world.resource_mut::<SessionDriver>().links_open = false;
-        events.push(SessionEvent::LinksClosed(
-            LinkClosed::Failed("the links were dropped".into()).to_string(),
-        ));
-    }
+    // The id before the host link: a seat is admitted before anyone links
+    // to it, and its join report needs to know it was.
     let local_id = world
         .get_resource_mut::<Transport>()
         .and_then(|mut transport| transport.local_id());
@@ -172,6 +133,48 @@ pub(crate) fn drive_session(world: &mut World) {
             }
             events.push(SessionEvent::LocalIdAssigned);
         }
+    }
+    // The host link before the links' end: a client whose links closed
+    // under it has lost its host first.
+    let mut host_link_up = None;
+    for change in world.resource_mut::<Messages<HostLinkChanged>>().drain() {
+        events.push(match change {
+            HostLinkChanged::Up(host) => {
+                host_link_up = Some(host);
+                SessionEvent::HostLinkUp
+            }
+            HostLinkChanged::Lost => SessionEvent::HostLinkLost,
+            HostLinkChanged::Ended => SessionEvent::HostLeft,
+        });
+    }
+    if let Some(host) = host_link_up {
+        report_join(world, |tally, now, transport| {
+            let relayed = transport.and_then(|links| links.route(host))
+                == Some(crate::transport::LinkRoute::Relayed);
+            tally.connected(now, relayed)
+        });
+    }
+    let closed: Vec<TransportClosed> = world
+        .resource_mut::<Messages<TransportClosed>>()
+        .drain()
+        .collect();
+    for TransportClosed(why) in closed {
+        events.push(SessionEvent::LinksClosed(why.to_string()));
+        let mut driver = world.resource_mut::<SessionDriver>();
+        if let Some((_, tally)) = driver.seat.as_mut().and_then(|seat| seat.host.as_mut()) {
+            tally.links_closed();
+        }
+    }
+    sample_host_session(world);
+    if world.resource::<SessionDriver>().links_open && !world.contains_resource::<Transport>() {
+        let mut driver = world.resource_mut::<SessionDriver>();
+        driver.links_open = false;
+        if let Some((_, tally)) = driver.seat.as_mut().and_then(|seat| seat.host.as_mut()) {
+            tally.links_closed();
+        }
+        events.push(SessionEvent::LinksClosed(
+            LinkClosed::Failed("the links were dropped".into()).to_string(),
+        ));
     }
     let phase = GamePhase::current(world);
     let mut driver = world.resource_mut::<SessionDriver>();
@@ -276,7 +279,15 @@ fn apply(world: &mut World, effect: SessionEffect) {
         SessionEffect::CheckRoom(code) => {
             let settings = settings();
             info!("looking up room {code}");
-            let reply = world.resource::<RoomApi>().get_room(&settings, &code);
+            let reply = world
+                .resource::<RoomApi>()
+                .get_room(&settings, &code, false);
+            world.resource_mut::<SessionDriver>().checking = Some(reply);
+        }
+        SessionEffect::LookUpToJoin(code) => {
+            let settings = settings();
+            info!("looking up room {code} to join it");
+            let reply = world.resource::<RoomApi>().get_room(&settings, &code, true);
             world.resource_mut::<SessionDriver>().checking = Some(reply);
         }
         SessionEffect::RemoveClient {
@@ -410,8 +421,10 @@ fn apply(world: &mut World, effect: SessionEffect) {
             if world.resource::<Session>().in_game() {
                 info!("leaving the game");
             }
+            // Before the report, which takes the host's seat.
+            let ending = end_room(world);
             report_session(world);
-            say_goodbye(world);
+            say_goodbye(world, ending);
             clear_room(world);
             // Whoever joins next, even the same room, is a new player: its
             // old links may still be saying goodbye under the old id.
@@ -479,6 +492,10 @@ fn sample_host_session(world: &mut World) {
         return;
     }
     let players = world.resource::<super::players::Roster>().players.len();
+    let bytes = world
+        .get_resource_mut::<Transport>()
+        .map(|mut links| links.take_byte_counts())
+        .unwrap_or_default();
     let clients: Vec<(PeerId, Option<Duration>, bool)> = {
         let transport = world.get_resource::<Transport>();
         world
@@ -501,6 +518,7 @@ fn sample_host_session(world: &mut World) {
         .and_then(|seat| seat.host.as_mut())
     {
         tally.sample(players, clients);
+        tally.add_bytes(bytes);
     }
 }
 
@@ -509,13 +527,19 @@ fn sample_host_session(world: &mut World) {
 fn report_session(world: &mut World) {
     let now = world.resource::<Time<Real>>().elapsed();
     let settings = world.resource::<P2pSettings>().clone();
+    // The bytes since the last sample, if the links are still there.
+    let bytes = world
+        .get_resource_mut::<Transport>()
+        .map(|mut links| links.take_byte_counts())
+        .unwrap_or_default();
     let mut driver = world.resource_mut::<SessionDriver>();
     let Some(seat) = driver.seat.as_mut() else {
         return;
     };
-    let Some((token, tally)) = seat.host.take() else {
+    let Some((token, mut tally)) = seat.host.take() else {
         return;
     };
+    tally.add_bytes(bytes);
     let code = seat.code.clone();
     if settings.report_stats {
         world
@@ -534,12 +558,30 @@ pub(crate) const FAREWELL: Duration = Duration::from_millis(500);
 pub(crate) struct Farewell {
     _links: Transport,
     until: Duration,
+    /// A host's "game over" to the server, and how long to wait for its
+    /// answer at most: the links (its websocket) stay open until then.
+    ending: Option<(Reply<()>, Duration)>,
+}
+
+/// A host that leaves ends its game on the server (the room closes now,
+/// and its socket closing is no disconnect). Returns the request's reply.
+fn end_room(world: &mut World) -> Option<Reply<()>> {
+    let settings = world.resource::<P2pSettings>();
+    let seat = world.resource::<SessionDriver>().seat.as_ref()?;
+    let (token, _) = seat.host.as_ref()?;
+    info!("ending the game in room {}", seat.code);
+    Some(
+        world
+            .resource::<RoomApi>()
+            .end_room(settings, &seat.code, token),
+    )
 }
 
 /// Tells the linked peers this app leaves on purpose, so they drop it now
 /// rather than keep its player waiting for its return; its links close a
-/// moment later ([`FAREWELL`]).
-fn say_goodbye(world: &mut World) {
+/// moment later ([`FAREWELL`]), and not before the server answered a
+/// host's `ending`.
+fn say_goodbye(world: &mut World, ending: Option<Reply<()>>) {
     let peers: Vec<PeerId> = {
         let linked = world.resource::<LinkedPeers>();
         linked.host().into_iter().chain(linked.clients()).collect()
@@ -547,24 +589,39 @@ fn say_goodbye(world: &mut World) {
     let Some(mut links) = world.remove_resource::<Transport>() else {
         return;
     };
-    if peers.is_empty() {
+    if peers.is_empty() && ending.is_none() {
         return;
     }
     crate::transport::bridge::say_goodbye(&mut links, peers.into_iter());
-    let until = world.resource::<Time<Real>>().elapsed() + FAREWELL;
+    let now = world.resource::<Time<Real>>().elapsed();
+    let wait_at_most = world.resource::<P2pSettings>().request_timeout;
     world.insert_resource(Farewell {
         _links: links,
-        until,
+        until: now + FAREWELL,
+        ending: ending.map(|reply| (reply, now + wait_at_most)),
     });
 }
 
-/// Closes the links of an app that left once its goodbye had its time.
+/// Closes the links of an app that left once its goodbye had its time and
+/// the server answered its "game over" (or did not, in time).
 pub(crate) fn end_farewell(
     mut commands: Commands,
     farewell: Option<Res<Farewell>>,
     time: Res<Time<Real>>,
 ) {
-    if farewell.is_some_and(|farewell| time.elapsed() >= farewell.until) {
+    let Some(farewell) = farewell else {
+        return;
+    };
+    let now = time.elapsed();
+    if now < farewell.until {
+        return;
+    }
+    // Asked only now: an answer is taken when read.
+    let answered = farewell
+        .ending
+        .as_ref()
+        .is_none_or(|(reply, deadline)| now >= *deadline || reply.poll().is_some());
+    if answered {
         commands.remove_resource::<Farewell>();
     }
 }

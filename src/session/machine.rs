@@ -14,7 +14,7 @@
 //! |---|---|---|---|
 //! | not in a game¹ | `Host` | creating room | `CreateRoom`, status `Connecting` |
 //! | not in a game¹ | `Join(text)`, not a code | idle | `Leave`, `JoinFailed(InvalidCode)` |
-//! | not in a game¹ | `Join(code)` | checking room | `CheckRoom`, status `Connecting` |
+//! | not in a game¹ | `Join(code)` | checking room | `LookUpToJoin`, status `Connecting` |
 //! | creating room | `RoomCreated(room)` | host | `EnterRoom(Host)`, `OpenLinks(token)`, status `InLobby` |
 //! | checking room | `RoomChecked(room)`, a seat free | awaiting host | `EnterRoom(Client)`, `OpenLinks` |
 //! | checking room | `RoomChecked(room)`, full | idle | `Leave`, `JoinFailed(RoomFull)` |
@@ -98,7 +98,8 @@ pub enum SessionEvent {
     },
     /// The answer to [`SessionEffect::CreateRoom`].
     RoomCreated(Result<CreatedRoom, JoinFailure>),
-    /// The answer to [`SessionEffect::CheckRoom`].
+    /// The answer to [`SessionEffect::CheckRoom`] or
+    /// [`SessionEffect::LookUpToJoin`].
     RoomChecked(Result<RoomInfo, JoinFailure>),
     /// A client's link to its host came up.
     HostLinkUp,
@@ -129,6 +130,10 @@ pub enum SessionEffect {
     },
     /// Ask the server about this room.
     CheckRoom(ShareCode),
+    /// Ask the server about this room, to join it: the server counts an
+    /// unknown code or a full room as a refused join. The answer is a
+    /// [`SessionEvent::RoomChecked`] too.
+    LookUpToJoin(ShareCode),
     /// Tell the server the host started the game.
     MarkStarted {
         /// The room.
@@ -296,7 +301,7 @@ impl SessionMachine {
                 match typed.parse::<ShareCode>() {
                     Err(_) => self.fail(JoinFailure::InvalidCode, out),
                     Ok(code) => {
-                        out.push(SessionEffect::CheckRoom(code.clone()));
+                        out.push(SessionEffect::LookUpToJoin(code.clone()));
                         self.set_status(SessionStatus::Connecting, out);
                         State::CheckingRoom {
                             code,
@@ -865,7 +870,7 @@ mod tests {
         assert_eq!(
             m.on(secs(0), request(LobbyRequest::Join(" abc234 ".into()))),
             vec![
-                SessionEffect::CheckRoom(code()),
+                SessionEffect::LookUpToJoin(code()),
                 SessionEffect::Status(SessionStatus::Connecting)
             ]
         );

@@ -6,16 +6,17 @@
 //! trips of every client link, sampled once a second while the room lives
 //! (the transport's own timing, see `transport/probe.rs`), with the peak
 //! player count, the room's age, how often the host's links closed under it,
-//! and how many client links went through a relay. Game bytes are not
-//! counted yet and go as 0. A game turns it off with
-//! `P2pSettings::report_stats`.
+//! how many client links went through a relay, and the payload bytes the
+//! host's links sent and received (`transport/traffic.rs` says what counts;
+//! a second at most is missed each time the host's links are rebuilt). A
+//! game turns it off with `P2pSettings::report_stats`.
 
 use core::time::Duration;
 use std::collections::HashSet;
 
 use bevy_p2p_protocol::api::SessionReport;
 
-use crate::transport::PeerId;
+use crate::transport::{ByteCounts, PeerId};
 
 /// Round-trip samples kept at most: an hour of six players at one a
 /// second; past it, every other sample is dropped, so the figures stay a
@@ -31,6 +32,7 @@ pub(crate) struct HostTally {
     rtt_ms: Vec<f32>,
     relayed: HashSet<PeerId>,
     links_closed: u32,
+    bytes: ByteCounts,
     /// When the next sample is due.
     next_sample: Duration,
 }
@@ -44,6 +46,7 @@ impl HostTally {
             rtt_ms: Vec::new(),
             relayed: HashSet::new(),
             links_closed: 0,
+            bytes: ByteCounts::default(),
             next_sample: now,
         }
     }
@@ -84,6 +87,12 @@ impl HostTally {
         }
     }
 
+    /// Bytes the host's links moved since the last call.
+    pub(crate) fn add_bytes(&mut self, counts: ByteCounts) {
+        self.bytes.sent = self.bytes.sent.saturating_add(counts.sent);
+        self.bytes.received = self.bytes.received.saturating_add(counts.received);
+    }
+
     /// The host's links closed under the room (it takes its seat back).
     pub(crate) fn links_closed(&mut self) {
         self.links_closed = self.links_closed.saturating_add(1);
@@ -106,8 +115,8 @@ impl HostTally {
             host_disconnects: self.links_closed,
             average_latency_ms: average,
             p95_latency_ms: p95,
-            bytes_sent: 0,
-            bytes_received: 0,
+            bytes_sent: self.bytes.sent,
+            bytes_received: self.bytes.received,
             relayed_links: u32::try_from(self.relayed.len()).unwrap_or(u32::MAX),
         }
     }
@@ -139,7 +148,16 @@ mod tests {
             );
         }
         tally.links_closed();
+        tally.add_bytes(ByteCounts {
+            sent: 1_000,
+            received: 300,
+        });
+        tally.add_bytes(ByteCounts {
+            sent: 24,
+            received: 0,
+        });
         let report = tally.report(secs(100));
+        assert_eq!((report.bytes_sent, report.bytes_received), (1_024, 300));
         assert_eq!(report.player_count, 3);
         assert_eq!(report.duration_seconds, 90);
         assert_eq!(report.host_disconnects, 1);

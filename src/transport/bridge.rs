@@ -17,6 +17,7 @@
 pub mod client;
 pub mod gate;
 pub mod host;
+pub mod stats;
 pub mod watch;
 
 use core::time::Duration;
@@ -31,6 +32,7 @@ use super::{
     packet::{MalformedPacket, Packet},
 };
 use gate::{PeerCutOff, PeerGate};
+use stats::LinkStats;
 use watch::LinkWatch;
 
 /// Largest replicon message sent unsplit on the unreliable channel: fits one
@@ -53,6 +55,7 @@ impl Plugin for TransportBridgePlugin {
             .init_resource::<PingTracker>()
             .init_resource::<PeerGate>()
             .init_resource::<LinkWatch>()
+            .init_resource::<LinkStats>()
             .add_message::<TransportClosed>()
             .add_message::<MalformedPacketReceived>()
             .add_message::<PeerCutOff>()
@@ -169,8 +172,19 @@ pub struct PingTracker {
     next_seq: u32,
     next_round: Duration,
     in_flight: HashMap<u32, (PeerId, Duration)>,
-    rtt: HashMap<PeerId, f64>,
-    loss: HashMap<PeerId, f64>,
+    timings: HashMap<PeerId, Timing>,
+}
+
+/// What the pongs of one peer measured, in seconds.
+#[derive(Clone, Copy, Default, Debug)]
+struct Timing {
+    /// Smoothed like TCP's SRTT.
+    rtt: f64,
+    /// RFC 3550's jitter estimator, on round trips.
+    jitter: f64,
+    /// The last sample, which the next one is compared with.
+    last: f64,
+    loss: f64,
 }
 
 impl PingTracker {
@@ -190,8 +204,8 @@ impl PingTracker {
             keep
         });
         for peer in lost {
-            let loss = self.loss.entry(peer).or_default();
-            *loss = *loss * 0.9 + 0.1;
+            let timing = self.timings.entry(peer).or_default();
+            timing.loss = timing.loss * 0.9 + 0.1;
         }
         if now < self.next_round {
             return Vec::new();
@@ -222,28 +236,36 @@ impl PingTracker {
             return;
         };
         let sample = now.saturating_sub(sent).as_secs_f64();
-        let rtt = self.rtt.entry(peer).or_insert(sample);
+        let timing = self.timings.entry(peer).or_default();
+        if timing.rtt == 0.0 {
+            (timing.rtt, timing.last) = (sample, sample);
+        }
         // Smoothed like TCP's SRTT, so one late packet does not make the
         // number players see jump.
-        *rtt = *rtt * 0.875 + sample * 0.125;
-        let loss = self.loss.entry(peer).or_default();
-        *loss *= 0.9;
+        timing.rtt = timing.rtt * 0.875 + sample * 0.125;
+        timing.jitter += ((sample - timing.last).abs() - timing.jitter) / 16.0;
+        timing.last = sample;
+        timing.loss *= 0.9;
     }
 
     /// The smoothed round-trip time to `peer`, seconds (0 before the first pong).
     pub fn rtt(&self, peer: PeerId) -> f64 {
-        self.rtt.get(&peer).copied().unwrap_or_default()
+        self.timings.get(&peer).map_or(0.0, |t| t.rtt)
+    }
+
+    /// How much the round trips to `peer` vary, seconds (0 before two pongs).
+    pub fn jitter(&self, peer: PeerId) -> f64 {
+        self.timings.get(&peer).map_or(0.0, |t| t.jitter)
     }
 
     /// The share of recent probes to `peer` that were lost, 0 to 1.
     pub fn loss(&self, peer: PeerId) -> f64 {
-        self.loss.get(&peer).copied().unwrap_or_default()
+        self.timings.get(&peer).map_or(0.0, |t| t.loss)
     }
 
     /// Forgets a peer that is gone.
     pub fn forget(&mut self, peer: PeerId) {
-        self.rtt.remove(&peer);
-        self.loss.remove(&peer);
+        self.timings.remove(&peer);
         self.in_flight.retain(|_, (p, _)| *p != peer);
     }
 }
@@ -279,6 +301,7 @@ pub(crate) struct LinkBooks<'w> {
     pub(crate) pings: ResMut<'w, PingTracker>,
     pub(crate) gate: ResMut<'w, PeerGate>,
     pub(crate) watch: ResMut<'w, LinkWatch>,
+    pub(crate) stats: ResMut<'w, LinkStats>,
 }
 
 /// The one receive loop: polls the links once, holds each peer to its
@@ -292,7 +315,9 @@ pub(crate) fn receive(
     channels: usize,
     books: &mut LinkBooks,
 ) -> Vec<Incoming> {
-    let LinkBooks { pings, gate, watch } = books;
+    let LinkBooks {
+        pings, gate, watch, ..
+    } = books;
     let (pings, gate, watch) = (&mut **pings, &mut **gate, &mut **watch);
     let mut events = Vec::new();
     transport.poll(now, &mut events);
@@ -426,16 +451,6 @@ fn cut_off(
     transport.disconnect(cut.peer);
     pings.forget(cut.peer);
     incoming.push(Incoming::CutOff(cut));
-}
-
-/// The round trip (seconds) and loss share to `peer` for replicon's
-/// `ClientStats`: the links' own timing when they have it (off the frame
-/// loop, see `transport/probe.rs`), else the bridge's pings.
-pub(crate) fn round_trip(transport: &Transport, pings: &PingTracker, peer: PeerId) -> (f64, f64) {
-    match transport.round_trip(peer) {
-        Some(timed) => (timed.rtt.as_secs_f64(), timed.loss),
-        None => (pings.rtt(peer), pings.loss(peer)),
-    }
 }
 
 /// Sends the pings due to `peers`.

@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::{StreamExt, channel::mpsc::UnboundedSender};
 use matchbox_socket::{PeerId, WebRtcChannel};
 
-use super::{bridge::PingTracker, packet::Packet};
+use super::{RoundTrip, bridge::PingTracker, packet::Packet};
 
 /// The most pings of one peer answered in a second; the rest are dropped.
 pub const ANSWERS_PER_SECOND: u32 = 20;
@@ -92,12 +92,15 @@ impl Probes {
         }
     }
 
-    /// The smoothed round trip to `peer`, and the share of its pings lost,
-    /// once one was answered.
-    pub(crate) fn stats(&self, peer: PeerId) -> Option<(Duration, f64)> {
+    /// The round trip to `peer`, once one ping was answered.
+    pub(crate) fn stats(&self, peer: PeerId) -> Option<RoundTrip> {
         let book = lock(&self.book);
         let rtt = book.pings.rtt(peer);
-        (rtt > 0.0).then(|| (Duration::from_secs_f64(rtt), book.pings.loss(peer)))
+        (rtt > 0.0).then(|| RoundTrip {
+            rtt: Duration::from_secs_f64(rtt),
+            jitter: Duration::from_secs_f64(book.pings.jitter(peer)),
+            loss: book.pings.loss(peer),
+        })
     }
 
     /// Forgets a peer that is gone.

@@ -616,16 +616,20 @@ impl PeerLinks for WebRtcLinks {
             return;
         }
         let changes = socket.try_update_peers();
+        // In the order things happened to each peer: up, its packets, down.
+        // What a peer sent before its link went down (its goodbye, say)
+        // arrived before the news of it, and is read first.
+        let mut gone = Vec::new();
         for (peer, state) in changes.as_deref().unwrap_or_default() {
-            events.push(match state {
-                PeerState::Connected => LinkEvent::Connected(*peer),
+            match state {
+                PeerState::Connected => events.push(LinkEvent::Connected(*peer)),
                 PeerState::Disconnected => {
                     if let Some(probes) = &self.probes {
                         probes.forget(*peer);
                     }
-                    LinkEvent::Disconnected(*peer)
+                    gone.push(LinkEvent::Disconnected(*peer));
                 }
-            });
+            }
         }
         if let Some(probes) = &self.probes {
             probes.send_due(socket.connected_peers());
@@ -644,6 +648,7 @@ impl PeerLinks for WebRtcLinks {
                 }
             }
         }
+        events.append(&mut gone);
         if changes.is_err() {
             self.loop_end
                 .lock()
@@ -680,8 +685,7 @@ impl PeerLinks for WebRtcLinks {
     }
 
     fn round_trip(&self, peer: PeerId) -> Option<RoundTrip> {
-        let (rtt, loss) = self.probes.as_ref()?.stats(peer)?;
-        Some(RoundTrip { rtt, loss })
+        self.probes.as_ref()?.stats(peer)
     }
 
     fn why_unreachable(&self) -> Option<NoPath> {

@@ -9,7 +9,7 @@ use crate::{
     session::{Roster, Session, SessionStatus},
     settings::P2pSettings,
     transport::LinkRoute,
-    ui::lobby::route_text,
+    ui::{NetStatsOverlay, lobby::route_text},
 };
 
 /// Draws the in-game bar while [`SessionStatus::Playing`].
@@ -18,6 +18,7 @@ pub(super) fn in_game_bar(
     session: Res<Session>,
     roster: Res<Roster>,
     settings: Res<P2pSettings>,
+    mut overlay: ResMut<NetStatsOverlay>,
     mut lobby: MessageWriter<LobbyRequest>,
 ) {
     if session.status != SessionStatus::Playing {
@@ -39,7 +40,14 @@ pub(super) fn in_game_bar(
                     }
                     ui.label(players_text(roster.players.len(), settings.max_players));
                     ui.separator();
-                    ui.label(ping_text(&roster));
+                    // The ping opens the network overlay, for players
+                    // who do not know its key.
+                    let ping = ui
+                        .add(egui::Button::new(ping_text(&roster)).small().frame(false))
+                        .on_hover_text("Network details (F3)");
+                    if ping.clicked() {
+                        overlay.shown = !overlay.shown;
+                    }
                     ui.separator();
                     if ui.small_button("Leave").clicked() {
                         lobby.write(LobbyRequest::Leave);

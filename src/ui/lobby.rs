@@ -240,11 +240,17 @@ pub(super) fn ping_text(entry: &RosterEntry) -> String {
 }
 
 /// " · direct", " · relayed", or nothing while unknown.
-pub(super) fn route_text(route: Option<LinkRoute>) -> &'static str {
+pub(super) fn route_text(route: Option<LinkRoute>) -> String {
+    route
+        .map(|route| format!(" · {}", route_name(route)))
+        .unwrap_or_default()
+}
+
+/// How every overlay names a route.
+pub(super) fn route_name(route: LinkRoute) -> &'static str {
     match route {
-        Some(LinkRoute::Direct) => " · direct",
-        Some(LinkRoute::Relayed) => " · relayed",
-        None => "",
+        LinkRoute::Direct => "direct",
+        LinkRoute::Relayed => "relayed",
     }
 }
 

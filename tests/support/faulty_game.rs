@@ -42,14 +42,7 @@ pub fn playing(app: &App) -> bool {
 /// A host and `clients` clients in one started game: the apps, and the code.
 pub fn a_game(server: SocketAddr, clients: usize) -> (Vec<App>, String) {
     let mut host = player_app(server);
-    host.world_mut().write_message(LobbyRequest::Host);
-    run_until(
-        &mut [&mut host],
-        Duration::from_secs(10),
-        "hosting",
-        |apps| session(apps[0]).status == SessionStatus::InLobby,
-    );
-    let code = session(&host).code.clone().expect("a code").to_string();
+    let code = players::host_a_room(&mut host);
     let mut apps = vec![host];
     for _ in 0..clients {
         let mut client = player_app(server);

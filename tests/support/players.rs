@@ -62,3 +62,17 @@ pub fn session(app: &App) -> &Session {
 pub fn roster_len(app: &App) -> usize {
     app.world().resource::<Roster>().players.len()
 }
+
+/// Asks `host` to host a room and runs it until it is in its lobby;
+/// returns the room's code.
+pub fn host_a_room(host: &mut App) -> String {
+    host.world_mut().write_message(LobbyRequest::Host);
+    run_until(&mut [host], Duration::from_secs(10), "hosting", |apps| {
+        session(apps[0]).status == SessionStatus::InLobby
+    });
+    session(host)
+        .code
+        .clone()
+        .expect("a hosted room has a code")
+        .to_string()
+}

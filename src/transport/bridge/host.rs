@@ -8,7 +8,7 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 use super::{
     Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
     MalformedPacketReceived, PeerDeparted, TransportClosed, gate::PeerCutOff, ping, receive,
-    round_trip, send_message,
+    send_message,
 };
 use crate::{
     role::Role,
@@ -59,6 +59,7 @@ fn host_receive(
     }
     let Some(mut transport) = transport else {
         drop_all_clients(&mut commands, &mut peers, &mut books.pings);
+        books.stats.clear();
         return;
     };
     let now = time.elapsed();
@@ -117,15 +118,24 @@ fn host_receive(
                 warn!("host links closed: {reason}");
                 closed.write(TransportClosed(reason));
                 drop_all_clients(&mut commands, &mut peers, &mut books.pings);
+                books.stats.clear();
                 return;
             }
         }
     }
     let linked: Vec<PeerId> = peers.clients.keys().copied().collect();
-    ping(&mut transport, now, &mut books.pings, linked.into_iter());
+    ping(
+        &mut transport,
+        now,
+        &mut books.pings,
+        linked.iter().copied(),
+    );
+    books
+        .stats
+        .refresh(&transport, &books.pings, linked.into_iter());
     for (&peer, &client) in &peers.clients {
-        if let Ok(mut stats) = stats.get_mut(client) {
-            (stats.rtt, stats.packet_loss) = round_trip(&transport, &books.pings, peer);
+        if let (Ok(mut stats), Some(stat)) = (stats.get_mut(client), books.stats.get(peer)) {
+            **stats = stat.to_replicon();
         }
     }
 }

@@ -16,6 +16,7 @@
 //! gets no egui at all: it never draws and never leaves the lobby by itself.
 
 mod clipboard;
+mod fonts;
 mod host_away;
 mod in_game;
 mod lobby;
@@ -56,6 +57,7 @@ impl Plugin for P2pUiPlugin {
             .add_message::<LearnMoreChosen>()
             .init_resource::<UpgradeHook>()
             .init_resource::<NetStatsOverlay>()
+            .init_resource::<fonts::OverlayFonts>()
             .init_resource::<UiState>();
         let egui_added = app.is_plugin_added::<EguiPlugin>();
         if !egui_added && !has_renderer(app) {
@@ -68,15 +70,20 @@ impl Plugin for P2pUiPlugin {
         app.add_systems(
             EguiPrimaryContextPass,
             (
-                upgrade::watch_for_upgrade,
-                host_away::back_to_lobby,
-                lobby::lobby_window,
-                in_game::in_game_bar,
-                net_stats::net_stats_overlay,
-                host_away::host_away_modal,
-                host_away::ended_notice,
-                upgrade::upgrade_prompt,
-                upgrade::run_learn_more_hook,
+                fonts::ensure_fonts,
+                (
+                    upgrade::watch_for_upgrade,
+                    host_away::back_to_lobby,
+                    lobby::lobby_window,
+                    in_game::in_game_bar,
+                    net_stats::net_stats_overlay,
+                    host_away::host_away_modal,
+                    host_away::ended_notice,
+                    upgrade::upgrade_prompt,
+                    upgrade::run_learn_more_hook,
+                )
+                    .chain()
+                    .run_if(fonts::fonts_ready),
             )
                 .chain(),
         );

@@ -20,6 +20,13 @@
 //! it inside the project's namespace,
 //! `scripts/loopback-netns cargo bench --bench latency`; the last line is
 //! `input_to_seen_p50_ms=.. input_to_seen_p95_ms=.. own_echo_p95_ms=.. host_queue_wait_p95_ticks=.. rtt_p50_ms=..`.
+//!
+//! A home network's delay: `-- --delay-ms 50 --jitter-ms 10` holds every
+//! packet each app sends for 50 ± 10 ms (uniform, seeded) in a delay stage
+//! in front of its WebRTC links (`transport::DelayedLinks`; this kernel has
+//! no `tc netem`), so a round trip gains about 100 ms. The round trip shown
+//! is then the bridge's pings', which go through the stage (and include the
+//! apps' frame times), not the transport's probes, which would not.
 
 use std::{
     collections::HashMap,
@@ -28,7 +35,10 @@ use std::{
 };
 
 use bevy::prelude::*;
-use bevy_p2p_multiplayer::prelude::*;
+use bevy_p2p_multiplayer::{
+    prelude::*,
+    transport::{DelayedLinks, LinkConditions, LinkFactory, Transport, WebRtcLinks},
+};
 use bevy_p2p_signaling::{ServerConfig, spawn_in_background};
 use bevy_replicon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -80,7 +90,25 @@ fn echo_inputs(inputs: Res<PlayerInputs<Stamp>>, mut players: Query<(&Player, &m
     }
 }
 
-fn player_app(server: std::net::SocketAddr) -> App {
+/// The one-way delay added to every packet an app sends: `(mean, ±)`.
+fn added_delay() -> (Duration, Duration) {
+    let args: Vec<String> = std::env::args().collect();
+    let ms = |flag: &str| {
+        args.iter()
+            .position(|arg| arg == flag)
+            .and_then(|at| args.get(at + 1))
+            .map(|value| {
+                let ms: u64 = value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{flag} takes whole milliseconds, not {value:?}"));
+                Duration::from_millis(ms)
+            })
+            .unwrap_or_default()
+    };
+    (ms("--delay-ms"), ms("--jitter-ms"))
+}
+
+fn player_app(server: std::net::SocketAddr, seed: u64) -> App {
     let mut app = App::new();
     app.add_plugins((MinimalPlugins, P2pMultiplayerPlugin))
         .insert_resource(P2pSettings {
@@ -88,6 +116,22 @@ fn player_app(server: std::net::SocketAddr) -> App {
             ice_servers: IceServers::none(),
             ..Default::default()
         });
+    let (delay, spread) = added_delay();
+    if !delay.is_zero() || !spread.is_zero() {
+        // Uniform in mean ± spread.
+        let conditions = LinkConditions {
+            latency: delay.saturating_sub(spread),
+            jitter: spread * 2,
+            ..LinkConditions::PERFECT
+        };
+        app.insert_resource(LinkFactory(Box::new(move |room, settings| {
+            Transport::new(DelayedLinks::new(
+                WebRtcLinks::open(room, settings),
+                conditions,
+                seed,
+            ))
+        })));
+    }
     game(&mut app);
     app.finish();
     app.cleanup();
@@ -134,14 +178,20 @@ fn main() {
     .expect("the signaling server starts");
     let addr = server.local_addr();
 
-    let mut apps = vec![player_app(addr)];
+    let (delay, spread) = added_delay();
+    println!(
+        "added one-way delay: {} ± {} ms",
+        delay.as_millis(),
+        spread.as_millis()
+    );
+    let mut apps = vec![player_app(addr, 0)];
     apps[0].world_mut().write_message(LobbyRequest::Host);
     run_until(&mut apps, Duration::from_secs(10), "hosting", |apps| {
         session(&apps[0]).status == SessionStatus::InLobby
     });
     let code = session(&apps[0]).code.clone().expect("a code").to_string();
-    for _ in 0..CLIENTS {
-        let mut client = player_app(addr);
+    for seed in 1..=CLIENTS as u64 {
+        let mut client = player_app(addr, seed);
         client
             .world_mut()
             .write_message(LobbyRequest::Join(code.clone()));

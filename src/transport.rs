@@ -11,6 +11,8 @@ pub mod bridge;
 #[cfg(feature = "testing")]
 pub mod conditioner;
 #[cfg(feature = "testing")]
+pub mod delay_stage;
+#[cfg(feature = "testing")]
 pub mod memory;
 pub mod packet;
 mod probe;
@@ -26,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "testing")]
 pub use conditioner::LinkConditions;
+#[cfg(feature = "testing")]
+pub use delay_stage::DelayedLinks;
 #[cfg(feature = "testing")]
 pub use memory::{MemoryLinks, MemoryNetwork};
 pub use traffic::{ByteCounts, TrafficMeter};

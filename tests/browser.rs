@@ -184,6 +184,16 @@ fn browser_players_join_a_native_host_by_link_and_see_it_go() {
     let shots = artifacts();
     pages[0].screenshot(&shots.join("join-by-link-playing.png"));
 
+    // F3 shows the network overlay, in the top right corner.
+    let before = Screenshot::decode(&pages[0].screenshot_png());
+    pages[0].hold_key(F3, Duration::from_millis(50));
+    wait(Duration::from_secs(5), "the network overlay", || {
+        let after = Screenshot::decode(&pages[0].screenshot_png());
+        let changed = changed_in_top_right(&before, &after);
+        changed > 1_500
+    });
+    pages[0].screenshot(&shots.join("network-overlay.png"));
+
     // The host's process dies: the pages count down.
     drop(host);
     wait(
@@ -517,6 +527,35 @@ impl Screenshot {
             _ => Shade::Other,
         }
     }
+}
+
+/// WebDriver's code for the F3 key.
+const F3: &str = "\u{E033}";
+
+/// Pixels that changed clearly between two screenshots in the top right
+/// corner, where the network overlay opens (400 by 160 pixels).
+fn changed_in_top_right(before: &Screenshot, after: &Screenshot) -> usize {
+    let (width, height) = (
+        before.width.min(after.width),
+        before.height.min(after.height),
+    );
+    let mut changed = 0;
+    for y in 40..height.min(200) {
+        for x in width.saturating_sub(420)..width.saturating_sub(20) {
+            let at = |shot: &Screenshot| {
+                let i = (y * shot.width + x) * 4;
+                [shot.rgba[i], shot.rgba[i + 1], shot.rgba[i + 2]]
+            };
+            let (a, b) = (at(before), at(after));
+            let delta: u32 = a
+                .iter()
+                .zip(&b)
+                .map(|(a, b)| u32::from(a.abs_diff(*b)))
+                .sum();
+            changed += usize::from(delta > 60);
+        }
+    }
+    changed
 }
 
 /// Console lines that mean the page's wasm died.

@@ -100,6 +100,13 @@ pub(super) fn net_stats_overlay(
                         ui.end_row();
                     }
                 });
+            if !is_host {
+                // The bar's ping is the host's timing of this link, which
+                // every player sees; this one is timed here, and includes
+                // this app's own delays (a browser tab answers between
+                // frames).
+                ui.weak("Timed by this app; the bar shows the host's timing.");
+            }
         });
 }
 

@@ -308,7 +308,7 @@ fn main() {
         );
     }
     println!(
-        "rtt (timed at the transport): p50 {:.1} ms; host input queue p95 {queue_p95} ticks ({} samples)",
+        "rtt (ClientStats: the transport's probes, or the bridge's pings behind a delay stage): p50 {:.1} ms; host input queue p95 {queue_p95} ticks ({} samples)",
         percentile(&rtt, 50.0),
         queue.len()
     );

@@ -7,11 +7,16 @@
 //! client receives is the authoritative state exactly, not an approximation
 //! of it. Bullets fly straight: the host replicates each bullet once (where
 //! and when it was fired, and its velocity) plus a shared tick counter, and
-//! every peer computes where it is now from those. Players, who turn at will,
-//! are replicated whenever they move.
+//! every peer computes where it is now from those. Players are sent the same
+//! way, as a [`Stride`]: where a player was on a tick and how far it moves
+//! each tick since. The host sends a new one only when the player turns,
+//! stops, meets a wall or respawns, and its [`Health`] only when it changes;
+//! clients rebuild each player's [`Body`] from them and the clock. A player
+//! running straight costs no bytes.
 
 use bevy::prelude::*;
 use bevy_p2p_multiplayer::prelude::*;
+use bevy_replicon::prelude::ClientSystems;
 use serde::{Deserialize, Serialize};
 
 /// Decipixels per pixel: positions are replicated in 0.1 px units.
@@ -86,7 +91,9 @@ pub struct ArenaInput {
     pub fire: bool,
 }
 
-/// A player's body: where it is (decipixels) and its health.
+/// A player's body: where it is (decipixels) and its health. The host
+/// simulates it; it is not replicated as it is: clients rebuild it from
+/// the player's [`Stride`] and [`Health`] and the clock.
 #[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Body {
     /// Position, decipixels.
@@ -103,6 +110,35 @@ impl Body {
         Vec2::new(f32::from(self.x), f32::from(self.y)) / UNITS_PER_PX as f32
     }
 }
+
+/// How a player moves, replicated: at tick `since` it was at `origin`, and
+/// it moves by `step` every tick after (decipixels), until the next stride.
+#[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Stride {
+    /// Position on tick `since`, decipixels.
+    pub origin: [i16; 2],
+    /// Decipixels per tick.
+    pub step: [i16; 2],
+    /// The tick of `origin`.
+    pub since: u32,
+}
+
+impl Stride {
+    /// Position on `tick`, decipixels (a tick before `since` too, one
+    /// step back a tick: a clock a tick behind the stride).
+    pub fn units_at(&self, tick: u32) -> [i32; 2] {
+        let age = tick.wrapping_sub(self.since) as i32;
+        [
+            i32::from(self.origin[0]) + i32::from(self.step[0]) * age,
+            i32::from(self.origin[1]) + i32::from(self.step[1]) * age,
+        ]
+    }
+}
+
+/// A player's health, replicated apart from where it is: it changes only
+/// when it is hit or respawns.
+#[derive(Component, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Health(pub u8);
 
 /// Host-only state of a player's gun: which way it points, when it may fire.
 #[derive(Component, Clone, Copy, Debug)]
@@ -163,16 +199,25 @@ impl Plugin for ArenaGamePlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<ArenaRules>()
             .add_player_input::<ArenaInput>()
-            .replicate::<Body>()
+            .replicate::<Stride>()
+            .replicate::<Health>()
             .replicate_once::<Bullet>()
             .replicate::<ArenaClock>()
             .add_observer(give_body)
             .add_systems(
                 FixedUpdate,
-                (advance_clock, move_players, fire, fly_bullets)
+                (advance_clock, move_players, fire, fly_bullets, send_bodies)
                     .chain()
                     .in_set(GameplaySystems)
                     .run_if(is_host),
+            )
+            // Replicated state arrives in `PreUpdate`: the bodies follow
+            // before any system of the frame reads them.
+            .add_systems(
+                PreUpdate,
+                rebuild_bodies
+                    .run_if(is_client)
+                    .after(ClientSystems::Receive),
             );
     }
 }
@@ -210,6 +255,12 @@ fn give_body(
             y,
             health: MAX_HEALTH,
         },
+        Stride {
+            origin: [x, y],
+            step: [0, 0],
+            since: 0,
+        },
+        Health(MAX_HEALTH),
         Gun {
             aim: if x < 0 { (1, 0) } else { (-1, 0) },
             ready_at: 0,
@@ -217,6 +268,68 @@ fn give_body(
     ));
     if clocks.is_empty() {
         commands.spawn(ArenaClock::default());
+    }
+}
+
+/// On the host, after the tick's simulation: a new stride for every player
+/// that did not move as its stride says (turned, stopped, met a wall,
+/// respawned), and its health when it changed. Only those cost bytes.
+fn send_bodies(
+    rules: Res<ArenaRules>,
+    clock: Single<&ArenaClock>,
+    mut players: Query<(&Body, &mut Stride, &mut Health)>,
+) {
+    let tick = clock.tick;
+    for (body, mut stride, mut health) in &mut players {
+        let now = [i32::from(body.x), i32::from(body.y)];
+        if stride.units_at(tick) != now {
+            // The step it took this tick, from where its stride had it on
+            // the tick before (where it was: strides are kept true). A
+            // jump no player can make is a respawn: it stands still there,
+            // so a client missing the next stride does not fly it off.
+            let [px, py] = stride.units_at(tick.wrapping_sub(1));
+            let step = [now[0] - px, now[1] - py];
+            let walked = step.iter().all(|d| d.abs() <= rules.player_speed);
+            *stride = Stride {
+                origin: [body.x, body.y],
+                step: if walked {
+                    [step[0] as i16, step[1] as i16]
+                } else {
+                    [0, 0]
+                },
+                since: tick,
+            };
+        }
+        health.set_if_neq(Health(body.health));
+    }
+}
+
+/// On a client: each player's body where its stride has it on the clock's
+/// tick, with its health. Only a real change touches the body, so a still
+/// player is not redrawn.
+fn rebuild_bodies(
+    mut commands: Commands,
+    clock: Query<&ArenaClock>,
+    mut players: Query<(Entity, &Stride, &Health, Option<&mut Body>)>,
+) {
+    let Some(clock) = clock.iter().next() else {
+        return;
+    };
+    for (entity, stride, health, body) in &mut players {
+        let [x, y] = stride.units_at(clock.tick);
+        let rebuilt = Body {
+            x: x as i16,
+            y: y as i16,
+            health: health.0,
+        };
+        match body {
+            Some(mut body) => {
+                body.set_if_neq(rebuilt);
+            }
+            None => {
+                commands.entity(entity).insert(rebuilt);
+            }
+        }
     }
 }
 

@@ -13,8 +13,11 @@
 //!   honest upper bound of what our replication costs;
 //! - the same states encoded the way the seed design did it, a JSON full
 //!   snapshot every tick, built from the host's world and counted;
-//! - the wall time of the host app's `update` per tick (single thread, this
-//!   machine), p50 and p99.
+//! - the wall time of the host app's `update` per tick, p50 and p99, with
+//!   every schedule on one thread as the arena's dedicated host runs them
+//!   (`-- --multi-threaded`: Bevy's default executor, which on a 2-core
+//!   machine spends most of a tick handing systems to worker threads);
+//!   `scripts/bench-host-cost` counts the same updates' instructions.
 //!
 //! The bytes must carry the game: every tick each client's reconstruction
 //! (every player's position and health, every bullet's position computed
@@ -40,6 +43,8 @@ use bevy_p2p_multiplayer::{prelude::*, testing::MemoryRoom};
 use bevy_replicon::{prelude::*, shared::backend::channels::ServerChannel};
 use serde::Serialize;
 
+#[path = "../examples/arena/executor.rs"]
+mod executor;
 #[path = "../examples/arena/game.rs"]
 #[expect(
     dead_code,
@@ -382,13 +387,27 @@ fn per_second(bytes: f64, ticks: u32) -> f64 {
     bytes * HZ / f64::from(ticks)
 }
 
+/// One host update of the measured ticks, in a function of its own so that
+/// `scripts/bench-host-cost` can count its instructions (callgrind's
+/// `--toggle-collect`) apart from the warm-up's and the clients'.
+#[inline(never)]
+fn measured_host_update(host: &mut App) {
+    host.update();
+}
+
 fn main() {
     let started = Instant::now();
+    // The host runs as the arena's dedicated host does, every schedule on
+    // one thread, unless asked for Bevy's default executor.
+    let multi_threaded = std::env::args().any(|arg| arg == "--multi-threaded");
     let mut room = MemoryRoom::new(CLIENTS, SEED, |app: &mut App| {
         app.add_plugins(game::ArenaGamePlugin)
             .insert_resource(RULES);
     });
     room.start_game();
+    if !multi_threaded {
+        executor::run_schedules_on_one_thread(&mut room.host);
+    }
     for index in 0..CLIENTS {
         // Clients only: the host's update stays exactly the game's.
         room.client(index)
@@ -432,7 +451,11 @@ fn main() {
         }
 
         let before = Instant::now();
-        room.host.update();
+        if measured {
+            measured_host_update(&mut room.host);
+        } else {
+            room.host.update();
+        }
         let host_time = before.elapsed();
 
         let (tick, state) = host_state(room.host.world(), &mut host_queries);
@@ -634,10 +657,15 @@ fn main() {
             .join(", ")
     );
     println!(
-        "host update wall time per tick: p50 {:.0} us, p99 {:.0} us, max {:.0} us (single thread, this machine)",
+        "host update wall time per tick: p50 {:.0} us, p99 {:.0} us, max {:.0} us ({}, this machine)",
         p50.as_secs_f64() * 1e6,
         p99.as_secs_f64() * 1e6,
-        host_ticks.last().map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        host_ticks.last().map_or(0.0, |d| d.as_secs_f64() * 1e6),
+        if multi_threaded {
+            "Bevy's multi-threaded executor"
+        } else {
+            "every schedule on one thread, as the dedicated host runs"
+        }
     );
     println!("bench wall time: {:.1} s", started.elapsed().as_secs_f64());
     println!(

@@ -10,6 +10,7 @@
 //! In the browser, `/play/{CODE}` joins that code at once.
 
 mod controls;
+mod executor;
 mod game;
 mod options;
 mod render;
@@ -174,6 +175,10 @@ pub fn arena_app(options: Options, settings: P2pSettings) -> App {
                 }
             },
         );
+    }
+    if options.headless {
+        // Last, so that every schedule the app has is counted in.
+        executor::run_schedules_on_one_thread(&mut app);
     }
     app
 }

@@ -41,6 +41,9 @@
 //! - [`transport`]: links between peers as byte queues (`WebRtcLinks`, or
 //!   `MemoryLinks` with the `testing` feature), and the `bevy_replicon`
 //!   backend over them.
+//! - [`playout`]: on a client, which host tick to draw each frame, behind
+//!   the newest by what the link's jitter needs (a pure clock the game
+//!   feeds).
 //!
 //! # Features
 //!
@@ -52,6 +55,7 @@
 pub mod common_conditions;
 pub mod input;
 pub mod lobby;
+pub mod playout;
 pub mod role;
 pub mod session;
 pub mod settings;

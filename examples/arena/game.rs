@@ -127,12 +127,28 @@ impl Stride {
     /// Position on `tick`, decipixels (a tick before `since` too, one
     /// step back a tick: a clock a tick behind the stride).
     pub fn units_at(&self, tick: u32) -> [i32; 2] {
-        let age = tick.wrapping_sub(self.since) as i32;
-        [
-            i32::from(self.origin[0]) + i32::from(self.step[0]) * age,
-            i32::from(self.origin[1]) + i32::from(self.step[1]) * age,
-        ]
+        straight_line(self.origin, self.step, self.since, tick)
     }
+}
+
+/// Where something that was at `origin` on tick `since` and moves `step`
+/// each tick is on `tick`, decipixels: exact, as the host computes it.
+fn straight_line(origin: [i16; 2], step: [i16; 2], since: u32, tick: u32) -> [i32; 2] {
+    // By distance, so that a tick before `since` (or a wrapped counter)
+    // is a negative age, not a huge one.
+    let age = tick.wrapping_sub(since) as i32;
+    [
+        i32::from(origin[0]) + i32::from(step[0]) * age,
+        i32::from(origin[1]) + i32::from(step[1]) * age,
+    ]
+}
+
+/// [`straight_line`] at a fractional tick, in pixels, for drawing.
+fn straight_line_px(origin: [i16; 2], step: [i16; 2], since: u32, tick: f64) -> Vec2 {
+    let age = (tick - f64::from(since)) as f32;
+    let origin = Vec2::new(f32::from(origin[0]), f32::from(origin[1]));
+    let step = Vec2::new(f32::from(step[0]), f32::from(step[1]));
+    (origin + step * age) / UNITS_PER_PX as f32
 }
 
 /// A player's health, replicated apart from where it is: it changes only
@@ -164,23 +180,18 @@ pub struct Bullet {
 impl Bullet {
     /// Position at `tick`, decipixels, exactly as the host computes it.
     pub fn units_at(&self, tick: u32) -> [i32; 2] {
-        let age = tick.wrapping_sub(self.fired_at) as i32;
-        [
-            i32::from(self.origin[0]) + i32::from(self.velocity[0]) * age,
-            i32::from(self.origin[1]) + i32::from(self.velocity[1]) * age,
-        ]
+        straight_line(self.origin, self.velocity, self.fired_at, tick)
     }
 
-    /// Position at `tick` (a fraction allowed, for smooth drawing), pixels.
-    ///
-    /// A client's clock can trail a bullet's spawn by a tick or two (spawns
-    /// travel on the reliable channel, the clock on the unreliable one): such
-    /// a bullet is drawn at its muzzle, never behind it.
+    /// Position at `tick` (a fraction allowed, for smooth drawing), pixels;
+    /// before it was fired, at its muzzle.
     pub fn position_at(&self, tick: f64) -> Vec2 {
-        let age = (tick - f64::from(self.fired_at)).max(0.0) as f32;
-        let origin = Vec2::new(f32::from(self.origin[0]), f32::from(self.origin[1]));
-        let velocity = Vec2::new(f32::from(self.velocity[0]), f32::from(self.velocity[1]));
-        (origin + velocity * age) / UNITS_PER_PX as f32
+        straight_line_px(
+            self.origin,
+            self.velocity,
+            self.fired_at,
+            tick.max(f64::from(self.fired_at)),
+        )
     }
 }
 

@@ -14,6 +14,7 @@ mod executor;
 mod game;
 mod options;
 mod render;
+mod view;
 
 #[cfg(not(target_family = "wasm"))]
 mod bots;

@@ -1,15 +1,16 @@
-//! Drawing the arena: floor, players, bullets, smoothly.
+//! Drawing the arena: floor, players, bullets, where [`crate::view`] says.
 //!
 //! Clients see the host's state 60 times a second at best, and late or in
-//! bursts on a bad link. Players are drawn gliding from where they were
-//! drawn to where the newest state says, over one tick; bullets are drawn
-//! where their straight flight puts them now, between ticks included.
+//! bursts on a bad link; the view draws the whole scene at one host tick
+//! that advances smoothly with real time, behind the newest by what the
+//! link's jitter needs. This module only turns its positions into meshes.
 
 use bevy::{camera::ScalingMode, prelude::*};
 use bevy_p2p_multiplayer::prelude::*;
 
-use crate::game::{
-    ArenaClock, BULLET_RADIUS, Body, Bullet, COLORS, HALF_SIZE, MAX_HEALTH, PLAYER_RADIUS, TICK_HZ,
+use crate::{
+    game::{BULLET_RADIUS, Body, Bullet, COLORS, HALF_SIZE, MAX_HEALTH, PLAYER_RADIUS},
+    view::{ArenaViewPlugin, ArenaViewSystems, DrawnAt},
 };
 
 /// World pixels shown around the arena, so its walls are never at the
@@ -21,21 +22,11 @@ pub struct ArenaRenderPlugin;
 
 impl Plugin for ArenaRenderPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<ClockSeen>()
+        app.add_plugins(ArenaViewPlugin)
             .add_systems(Startup, setup_scene)
             .add_observer(dress_player)
             .add_observer(dress_bullet)
-            .add_systems(
-                Update,
-                (
-                    track_clock,
-                    start_glides,
-                    advance_glides,
-                    place_bullets,
-                    shade_health,
-                )
-                    .chain(),
-            );
+            .add_systems(Update, (move_drawn, shade_health).after(ArenaViewSystems));
     }
 }
 
@@ -44,21 +35,6 @@ struct Shapes {
     player: Handle<Mesh>,
     bullet: Handle<Mesh>,
     colors: Vec<Handle<ColorMaterial>>,
-}
-
-/// Where a player is drawn, moving toward the latest replicated position.
-#[derive(Component)]
-struct Glide {
-    from: Vec2,
-    to: Vec2,
-    progress: f32,
-}
-
-/// When this app last saw the clock tick, to draw bullets between ticks.
-#[derive(Resource, Default)]
-struct ClockSeen {
-    tick: u32,
-    at: f64,
 }
 
 fn setup_scene(
@@ -99,16 +75,10 @@ fn dress_player(
     let Ok((player, body)) = players.get(add.entity) else {
         return;
     };
-    let at = body.position();
     commands.entity(add.entity).insert((
         Mesh2d(shapes.player.clone()),
         MeshMaterial2d(shapes.colors[player.slot.index() % shapes.colors.len()].clone()),
-        Transform::from_translation(at.extend(1.0)),
-        Glide {
-            from: at,
-            to: at,
-            progress: 1.0,
-        },
+        Transform::from_translation(body.position().extend(1.0)),
     ));
 }
 
@@ -121,52 +91,27 @@ fn dress_bullet(
     let Ok(bullet) = bullets.get(add.entity) else {
         return;
     };
+    // Hidden until the tick drawn reaches its firing.
     let origin = bullet.position_at(f64::from(bullet.fired_at));
     commands.entity(add.entity).insert((
         Mesh2d(shapes.bullet.clone()),
         MeshMaterial2d(shapes.colors[usize::from(bullet.owner) % shapes.colors.len()].clone()),
         Transform::from_translation(origin.extend(2.0)),
+        Visibility::Hidden,
     ));
 }
 
-fn track_clock(time: Res<Time<Real>>, mut seen: ResMut<ClockSeen>, clock: Query<&ArenaClock>) {
-    if let Some(clock) = clock.iter().next()
-        && clock.tick != seen.tick
-    {
-        seen.tick = clock.tick;
-        seen.at = time.elapsed_secs_f64();
-    }
-}
-
-fn start_glides(mut players: Query<(&Body, &mut Glide, &Transform), Changed<Body>>) {
-    // A new position starts a glide from where the player is drawn now.
-    for (body, mut glide, transform) in &mut players {
-        glide.from = transform.translation.truncate();
-        glide.to = body.position();
-        glide.progress = 0.0;
-    }
-}
-
-fn advance_glides(time: Res<Time>, mut players: Query<(&mut Glide, &mut Transform)>) {
-    // One tick to cover the distance, as the host moved it in one tick.
-    let step = time.delta_secs() * TICK_HZ as f32;
-    for (mut glide, mut transform) in &mut players {
-        glide.progress = (glide.progress + step).min(1.0);
-        let at = glide.from.lerp(glide.to, glide.progress);
-        transform.translation = at.extend(transform.translation.z);
-    }
-}
-
-fn place_bullets(
-    time: Res<Time<Real>>,
-    seen: Res<ClockSeen>,
-    mut bullets: Query<(&Bullet, &mut Transform)>,
-) {
-    // Between ticks bullets keep flying, never more than a tick ahead.
-    let since = ((time.elapsed_secs_f64() - seen.at) * f64::from(TICK_HZ)).clamp(0.0, 1.0);
-    let now = f64::from(seen.tick) + since;
-    for (bullet, mut transform) in &mut bullets {
-        transform.translation = bullet.position_at(now).extend(2.0);
+fn move_drawn(mut drawn: Query<(&DrawnAt, &mut Transform, &mut Visibility), Changed<DrawnAt>>) {
+    for (at, mut transform, mut visibility) in &mut drawn {
+        match at.0 {
+            Some(at) => {
+                transform.translation = at.extend(transform.translation.z);
+                visibility.set_if_neq(Visibility::Inherited);
+            }
+            None => {
+                visibility.set_if_neq(Visibility::Hidden);
+            }
+        }
     }
 }
 

@@ -6,9 +6,15 @@
 //! together with the few inputs before it, so that a single lost packet drops
 //! nothing. The host queues what arrives per slot (a jitter buffer only as
 //! deep as the link needs, see `buffer.rs`) and, before [`GameplaySystems`]
-//! run, sets [`PlayerInputs`]: one current input per slot. The slot comes from the link the packet arrived on, never from
-//! the packet, so a client can only ever drive its own player. The host's own
-//! input takes no network path.
+//! run, sets [`PlayerInputs`]: one current input per slot. The slot comes
+//! from the link the packet arrived on, never from the packet, so a client
+//! can only ever drive its own player. The host's own input takes no network
+//! path.
+//!
+//! Each input carries the number of the client's tick it was written on
+//! ([`ShippedInputTick`] on the client), and [`PlayerInputs::input_tick`]
+//! gives it back on the host: a game that predicts a player's own movement
+//! pairs the host's state with that player's inputs by it.
 //!
 //! [`GameplaySystems`]: crate::session::GameplaySystems
 
@@ -69,6 +75,7 @@ pub trait InputAppExt {
 impl InputAppExt for App {
     fn add_player_input<T: PlayerInput>(&mut self) -> &mut Self {
         self.init_resource::<LocalInput<T>>()
+            .init_resource::<ShippedInputTick>()
             .init_resource::<PlayerInputs<T>>()
             .init_resource::<InputQueues<T>>()
             .init_resource::<InputHistory<T>>()
@@ -110,6 +117,12 @@ pub enum InputSystems {
 #[derive(Resource, Default, Debug, Clone, Deref, DerefMut)]
 pub struct LocalInput<T>(pub T);
 
+/// On a client: the number of the tick whose input it shipped last, counted
+/// from 1 by [`InputSystems::Ship`] each `FixedUpdate` tick of play. The
+/// host gives it back per slot as [`PlayerInputs::input_tick`].
+#[derive(Resource, Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShippedInputTick(pub u32);
+
 /// On the host: each slot's input for the current tick.
 ///
 /// A slot keeps its last input when nothing new arrived (a late packet), and
@@ -117,6 +130,8 @@ pub struct LocalInput<T>(pub T);
 #[derive(Resource, Debug, Clone)]
 pub struct PlayerInputs<T> {
     inputs: [T; MAX_SLOTS],
+    /// Per slot, the client's tick the current input was written on.
+    ticks: [Option<u32>; MAX_SLOTS],
     /// Per slot, the inputs queued behind the current one.
     delays: [u8; MAX_SLOTS],
 }
@@ -125,6 +140,7 @@ impl<T: Default> Default for PlayerInputs<T> {
     fn default() -> Self {
         Self {
             inputs: core::array::from_fn(|_| T::default()),
+            ticks: [None; MAX_SLOTS],
             delays: [0; MAX_SLOTS],
         }
     }
@@ -134,6 +150,14 @@ impl<T> PlayerInputs<T> {
     /// The current input of `slot`.
     pub fn get(&self, slot: PlayerSlot) -> Option<&T> {
         self.inputs.get(slot.index())
+    }
+
+    /// The client's tick (its [`ShippedInputTick`]) that `slot`'s current
+    /// input was written on; `None` for the host's own slot, an empty one,
+    /// or a client whose first input has not come. When no new input came
+    /// this tick, the slot repeats its last one and this stays the same.
+    pub fn input_tick(&self, slot: PlayerSlot) -> Option<u32> {
+        self.ticks.get(slot.index()).copied().flatten()
     }
 
     /// How many ticks `slot`'s input waits on the host after it arrived:
@@ -189,9 +213,11 @@ impl<T> Default for InputQueues<T> {
 fn ship_local_input<T: PlayerInput>(
     local: Res<LocalInput<T>>,
     mut history: ResMut<InputHistory<T>>,
+    mut shipped: ResMut<ShippedInputTick>,
     mut batches: MessageWriter<InputBatch<T>>,
 ) {
     history.tick = history.tick.wrapping_add(1);
+    shipped.0 = history.tick;
     if history.recent.len() == INPUT_REDUNDANCY {
         history.recent.pop_front();
     }
@@ -230,11 +256,16 @@ fn apply_inputs<T: PlayerInput>(
     clients: Query<&ClientSlot>,
 ) {
     let seated: Vec<PlayerSlot> = clients.iter().map(|slot| slot.0).collect();
-    let PlayerInputs { inputs, delays } = &mut *inputs;
-    for (index, ((queue, current), delay)) in queues
+    let PlayerInputs {
+        inputs,
+        ticks,
+        delays,
+    } = &mut *inputs;
+    for (index, (((queue, current), current_tick), delay)) in queues
         .slots
         .iter_mut()
         .zip(inputs.iter_mut())
+        .zip(ticks.iter_mut())
         .zip(delays.iter_mut())
         .enumerate()
     {
@@ -248,11 +279,13 @@ fn apply_inputs<T: PlayerInput>(
             // Nobody in this slot: the next player starts from a clean input.
             *queue = SlotQueue::default();
             *current = T::default();
+            *current_tick = None;
             *delay = 0;
             continue;
         }
-        if let Some(next) = queue.take() {
+        if let Some((tick, next)) = queue.take() {
             *current = next;
+            *current_tick = Some(tick);
         }
         *delay = u8::try_from(queue.delay()).unwrap_or(u8::MAX);
     }

@@ -86,7 +86,7 @@ pub mod prelude {
     pub use crate::{
         P2pMultiplayerPlugin,
         common_conditions::{gameplay_running, in_game, is_client, is_host},
-        input::{InputAppExt, InputSystems, LocalInput, PlayerInputs},
+        input::{InputAppExt, InputSystems, LocalInput, PlayerInputs, ShippedInputTick},
         lobby::LobbyRequest,
         role::Role,
         session::{

@@ -718,3 +718,53 @@ fn joins_go_through_the_lobby_and_its_refusals() {
     // The room is as it was.
     assert_eq!(room.host.world().resource::<Roster>().players.len(), 6);
 }
+
+#[test]
+fn the_host_knows_which_client_tick_each_input_was_written_on() {
+    let mut room = MemoryRoom::new(2, 12, game);
+    room.start_game();
+    let slot = local_slot(room.client(0));
+    // On the client: the input (by its sequence number) shipped on each tick.
+    let mut shipped: HashMap<u32, u16> = HashMap::new();
+    let mut last_tick = room.client(0).world().resource::<ShippedInputTick>().0;
+    let mut applied: Vec<(u32, u16)> = Vec::new();
+    for _ in 0..120 {
+        for i in 0..2 {
+            set_input(room.client(i), 1, 0);
+        }
+        room.step();
+        let client = room.client(0).world();
+        let tick = client.resource::<ShippedInputTick>().0;
+        let seq = client.resource::<LocalInput<TestInput>>().seq;
+        // Every tick since the last step shipped this step's input.
+        for shipped_on in last_tick + 1..=tick {
+            shipped.insert(shipped_on, seq);
+        }
+        last_tick = tick;
+        let inputs = room.host.world().resource::<PlayerInputs<TestInput>>();
+        if let (Some(tick), Some(input)) = (inputs.input_tick(slot), inputs.get(slot)) {
+            applied.push((tick, input.seq));
+        }
+    }
+    let distinct: BTreeSet<u32> = applied.iter().map(|(tick, _)| *tick).collect();
+    assert!(
+        distinct.len() >= 100,
+        "the host applied inputs of only {} client ticks",
+        distinct.len()
+    );
+    for (tick, seq) in applied {
+        assert_eq!(
+            shipped.get(&tick),
+            Some(&seq),
+            "the host says the input it applied (seq {seq}) was written on client tick {tick}"
+        );
+    }
+    assert_eq!(
+        room.host
+            .world()
+            .resource::<PlayerInputs<TestInput>>()
+            .input_tick(PlayerSlot::HOST),
+        None,
+        "the host's own input has no client tick"
+    );
+}

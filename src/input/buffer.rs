@@ -34,7 +34,8 @@ const DROP_EVERY: u32 = 2;
 pub(crate) struct SlotQueue<T> {
     /// The newest tick queued: anything not after it is a copy or late.
     newest_tick: Option<u32>,
-    pending: VecDeque<T>,
+    /// Inputs not yet applied, each with the sender's tick it was for.
+    pending: VecDeque<(u32, T)>,
     /// The depth at each of the last [`WINDOW`] ticks, a ring.
     depths: [u8; WINDOW],
     /// Ticks taken since the slot was last reset, up to [`WINDOW`].
@@ -76,7 +77,7 @@ impl<T: Clone> SlotQueue<T> {
                 .is_none_or(|newest| tick.wrapping_sub(newest) as i32 > 0);
             if is_new {
                 self.newest_tick = Some(tick);
-                self.pending.push_back(input.clone());
+                self.pending.push_back((tick, input.clone()));
             }
         }
         while self.pending.len() > MAX_QUEUED {
@@ -84,9 +85,10 @@ impl<T: Clone> SlotQueue<T> {
         }
     }
 
-    /// The input for this tick, if one is queued (else the slot keeps its
-    /// last), after dropping one the link does not need.
-    pub(crate) fn take(&mut self) -> Option<T> {
+    /// The input for this tick and the sender's tick it was for, if one is
+    /// queued (else the slot keeps its last), after dropping one the link
+    /// does not need.
+    pub(crate) fn take(&mut self) -> Option<(u32, T)> {
         let depth = self.pending.len();
         self.depths[self.next] = u8::try_from(depth).unwrap_or(u8::MAX);
         self.next = (self.next + 1) % WINDOW;
@@ -117,13 +119,18 @@ mod tests {
         SlotQueue::default()
     }
 
+    /// The inputs queued, without their ticks.
+    fn pending(queue: &SlotQueue<u32>) -> Vec<u32> {
+        queue.pending.iter().map(|(_, input)| *input).collect()
+    }
+
     #[test]
     fn redundant_copies_are_queued_once() {
         let mut queue = queue();
         queue.accept(1, &[1], BATCH);
         queue.accept(2, &[1, 2], BATCH);
         queue.accept(2, &[1, 2], BATCH);
-        assert_eq!(queue.pending, [1, 2]);
+        assert_eq!(pending(&queue), [1, 2]);
     }
 
     #[test]
@@ -132,7 +139,10 @@ mod tests {
         queue.accept(1, &[1], BATCH);
         // Tick 2's packet is lost; tick 3's carries it.
         queue.accept(3, &[1, 2, 3], BATCH);
-        assert_eq!(queue.pending, [1, 2, 3]);
+        assert_eq!(pending(&queue), [1, 2, 3]);
+        // Each comes out with the tick it was sent for.
+        assert_eq!(queue.take(), Some((1, 1)));
+        assert_eq!(queue.take(), Some((2, 2)));
     }
 
     #[test]
@@ -143,7 +153,7 @@ mod tests {
         queue.accept(9, &[9], BATCH);
         queue.accept(20, &[1, 2, 3, 4, 5, 6, 7, 8, 9], BATCH);
         queue.accept(21, &[], BATCH);
-        assert!(queue.pending.is_empty());
+        assert!(pending(&queue).is_empty());
         assert_eq!(queue.newest_tick, Some(10));
     }
 
@@ -152,7 +162,7 @@ mod tests {
         let mut queue = queue();
         queue.accept(8, &[1, 2, 3, 4, 5, 6, 7, 8], BATCH);
         queue.accept(10, &[3, 4, 5, 6, 7, 8, 9, 10], BATCH);
-        assert_eq!(queue.pending, [3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(pending(&queue), [3, 4, 5, 6, 7, 8, 9, 10]);
     }
 
     #[test]
@@ -160,7 +170,7 @@ mod tests {
         let mut queue = queue();
         queue.accept(u32::MAX, &[6], BATCH);
         queue.accept(0, &[6, 7], BATCH);
-        assert_eq!(queue.pending, [6, 7]);
+        assert_eq!(pending(&queue), [6, 7]);
     }
 
     /// Runs `ticks` host ticks with one input arriving per tick (tick `n`'s

@@ -20,10 +20,11 @@ use crate::{
     role::Role,
     settings::P2pSettings,
     transport::{
-        LinkRoute, Transport,
+        LinkRoute,
         bridge::{
             Departed, LinkedPeer,
             gate::{CutOffReason, PeerCutOff},
+            stats::LinkStats,
         },
     },
 };
@@ -235,15 +236,12 @@ fn publish_pings(
 }
 
 fn publish_routes(
-    transport: Option<Res<Transport>>,
+    links: Res<LinkStats>,
     clients: Query<(&ClientSlot, &LinkedPeer)>,
     mut players: Query<(&Player, &mut PlayerRoute)>,
 ) {
-    let Some(transport) = transport else {
-        return;
-    };
     for (slot, peer) in &clients {
-        let route = transport.route(peer.0);
+        let route = links.get(peer.0).and_then(|link| link.route);
         if let Some((_, mut known)) = players.iter_mut().find(|(p, _)| p.slot == slot.0) {
             known.set_if_neq(PlayerRoute(route));
         }

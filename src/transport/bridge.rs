@@ -62,7 +62,7 @@ impl Plugin for TransportBridgePlugin {
             .add_message::<PeerDeparted>()
             .add_systems(
                 PreUpdate,
-                apply_peer_limits
+                (apply_peer_limits, stats::forget_without_links)
                     .before(ServerSystems::ReceivePackets)
                     .before(ClientSystems::ReceivePackets),
             )

@@ -5,7 +5,7 @@ use bevy_replicon::prelude::*;
 
 use super::{
     HostLinkChanged, Incoming, LinkBooks, LinkedPeers, MalformedPacketReceived, TransportClosed,
-    gate::PeerCutOff, ping, receive, send_message,
+    gate::PeerCutOff, ping, receive, send_message, stats::LinkStats,
 };
 use crate::{role::Role, transport::Transport};
 
@@ -53,10 +53,6 @@ fn client_receive(
     // and joins again, even the same room, must link anew.)
     let transport = transport.filter(|_| role.as_deref() == Some(&Role::Client));
     let Some(mut transport) = transport else {
-        // The host's backend keeps the stats of a host's links.
-        if role.as_deref() != Some(&Role::Host) {
-            books.stats.clear();
-        }
         if let Some(host) = peers.host.take() {
             books.pings.forget(host);
             link_changes.write(HostLinkChanged::Lost);
@@ -131,14 +127,22 @@ fn client_receive(
             &mut books.pings,
             core::iter::once(host),
         );
-        books
-            .stats
-            .refresh(&transport, &books.pings, core::iter::once(host));
+        LinkStats::refresh(
+            &mut books.stats,
+            &transport,
+            &books.pings,
+            core::iter::once(host),
+        );
         if let Some(stat) = books.stats.get(host) {
             *stats = stat.to_replicon();
         }
     } else {
-        books.stats.clear();
+        LinkStats::refresh(
+            &mut books.stats,
+            &transport,
+            &books.pings,
+            core::iter::empty(),
+        );
     }
 }
 

@@ -8,7 +8,7 @@ use bevy_replicon::{prelude::*, shared::backend::connected_client::NetworkId};
 use super::{
     Departed, Incoming, LinkBooks, LinkedPeer, LinkedPeers, MAX_UNRELIABLE_SIZE,
     MalformedPacketReceived, PeerDeparted, TransportClosed, gate::PeerCutOff, ping, receive,
-    send_message,
+    send_message, stats::LinkStats,
 };
 use crate::{
     role::Role,
@@ -59,7 +59,6 @@ fn host_receive(
     }
     let Some(mut transport) = transport else {
         drop_all_clients(&mut commands, &mut peers, &mut books.pings);
-        books.stats.clear();
         return;
     };
     let now = time.elapsed();
@@ -118,7 +117,12 @@ fn host_receive(
                 warn!("host links closed: {reason}");
                 closed.write(TransportClosed(reason));
                 drop_all_clients(&mut commands, &mut peers, &mut books.pings);
-                books.stats.clear();
+                LinkStats::refresh(
+                    &mut books.stats,
+                    &transport,
+                    &books.pings,
+                    core::iter::empty(),
+                );
                 return;
             }
         }
@@ -130,9 +134,12 @@ fn host_receive(
         &mut books.pings,
         linked.iter().copied(),
     );
-    books
-        .stats
-        .refresh(&transport, &books.pings, linked.into_iter());
+    LinkStats::refresh(
+        &mut books.stats,
+        &transport,
+        &books.pings,
+        linked.into_iter(),
+    );
     for (&peer, &client) in &peers.clients {
         if let (Ok(mut stats), Some(stat)) = (stats.get_mut(client), books.stats.get(peer)) {
             **stats = stat.to_replicon();

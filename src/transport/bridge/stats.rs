@@ -1,7 +1,10 @@
 //! How each link is doing, as this app measures it: round trip, jitter,
-//! loss, bytes per second each way and route. The backends refresh it
-//! every frame for the peers linked then; the network overlay (F3) shows
-//! it, and replicon's `ClientStats` get the same figures.
+//! loss, bytes per second each way and route. The backend of the app's role
+//! refreshes it every frame for the peers linked then, and the bridge
+//! forgets it all when the app has no links or no role
+//! (`forget_without_links`); the network overlay (F3) shows it, the
+//! roster's routes come from it, and replicon's `ClientStats` get the same
+//! figures.
 
 use core::time::Duration;
 use std::collections::HashMap;
@@ -59,21 +62,41 @@ impl LinkStats {
         self.links.iter().map(|(&peer, stat)| (peer, stat))
     }
 
-    /// Measures the links to `peers` afresh; others are forgotten.
+    /// Measures the links to `peers` afresh; others are forgotten. Only a
+    /// link whose figures moved is written, so `Changed<LinkStats>` means
+    /// something did.
     pub(crate) fn refresh(
-        &mut self,
+        stats: &mut ResMut<Self>,
         transport: &Transport,
         pings: &PingTracker,
         peers: impl Iterator<Item = PeerId>,
     ) {
-        self.links.clear();
-        self.links
-            .extend(peers.map(|peer| (peer, measure(transport, pings, peer))));
+        let fresh: Vec<(PeerId, LinkStat)> = peers
+            .map(|peer| (peer, measure(transport, pings, peer)))
+            .collect();
+        let same = fresh.len() == stats.links.len()
+            && fresh
+                .iter()
+                .all(|(peer, stat)| stats.links.get(peer) == Some(stat));
+        if same {
+            return;
+        }
+        let links = &mut stats.links;
+        links.retain(|peer, _| fresh.iter().any(|(linked, _)| linked == peer));
+        links.extend(fresh);
     }
+}
 
-    /// No links at all.
-    pub(crate) fn clear(&mut self) {
-        self.links.clear();
+/// The one place the figures are dropped wholesale: an app with no links
+/// (no `Transport`) or no role has none. (Each backend refreshes only the
+/// links of its own role, so neither wipes the other's.)
+pub(crate) fn forget_without_links(
+    transport: Option<Res<Transport>>,
+    role: Option<Res<crate::role::Role>>,
+    mut stats: ResMut<LinkStats>,
+) {
+    if (transport.is_none() || role.is_none()) && !stats.links.is_empty() {
+        stats.links.clear();
     }
 }
 

@@ -38,6 +38,12 @@
 //! is then the bridge's pings', which go through the stage (and include the
 //! apps' frame times), not the transport's probes, which would not.
 //! `-- --svg PATH` also writes the distributions as a chart.
+//!
+//! `-- --predict`: clients predict their own movement (the arena's
+//! `--predict`, `examples/arena/predict.rs`); own echo is then the first
+//! frame the client's own player is drawn moved by its prediction, and the
+//! last line adds how many predicted ticks the host's state contradicted
+//! and the largest correction.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -59,10 +65,13 @@ use bevy_replicon::prelude::*;
     reason = "the bench runs the game's rules, not all of its API"
 )]
 mod game;
+#[path = "../examples/arena/predict.rs"]
+mod predict;
 #[path = "../examples/arena/view.rs"]
 mod view;
 
 use game::{ArenaInput, Stride};
+use predict::Prediction;
 use view::{DrawClock, DrawnAt, StrideTrail};
 
 const CLIENTS: usize = 5;
@@ -78,11 +87,20 @@ const JUMP_PX: f32 = 2.0;
 /// One input change: a client's `n`-th, identified by its slot.
 type Change = (u8, u32);
 
+/// A change as its client wrote it.
+#[derive(Clone, Copy)]
+struct Written {
+    at: Instant,
+    /// The walk it asked for: -1, 0 or 1.
+    move_x: i8,
+    /// The client's tick it was shipped on (`ShippedInputTick`).
+    tick: u32,
+}
+
 /// What every app in the process writes down, behind one lock.
 #[derive(Default)]
 struct Book {
-    /// When each change was written, and what it asked for.
-    written: HashMap<Change, (Instant, i8)>,
+    written: HashMap<Change, Written>,
 }
 
 /// On a client: its scripted walk, and its count of changes.
@@ -101,7 +119,11 @@ fn walk(slot: u8, tick: u32) -> i8 {
     [0, 1, 0, -1][(phase % 4) as usize]
 }
 
-fn play_script(mut script: ResMut<Script>, mut local: ResMut<LocalInput<ArenaInput>>) {
+fn play_script(
+    mut script: ResMut<Script>,
+    shipped: Res<ShippedInputTick>,
+    mut local: ResMut<LocalInput<ArenaInput>>,
+) {
     if !script.running {
         return;
     }
@@ -110,12 +132,15 @@ fn play_script(mut script: ResMut<Script>, mut local: ResMut<LocalInput<ArenaInp
     if move_x != local.move_x {
         script.changes += 1;
         let change = (script.slot, script.changes);
-        script
-            .book
-            .lock()
-            .expect("the book")
-            .written
-            .insert(change, (Instant::now(), move_x));
+        script.book.lock().expect("the book").written.insert(
+            change,
+            Written {
+                at: Instant::now(),
+                move_x,
+                // This system runs just before the input is shipped.
+                tick: shipped.0.wrapping_add(1),
+            },
+        );
     }
     **local = ArenaInput {
         move_x,
@@ -137,6 +162,11 @@ fn added_delay() -> (Duration, Duration) {
             .unwrap_or_default()
     };
     (ms("--delay-ms"), ms("--jitter-ms"))
+}
+
+/// `--predict`: clients predict their own movement.
+fn predicting() -> bool {
+    std::env::args().any(|arg| arg == "--predict")
 }
 
 fn arg_after(flag: &str) -> Option<String> {
@@ -172,6 +202,9 @@ fn player_app(server: std::net::SocketAddr, seed: u64) -> App {
         })));
     }
     app.add_plugins((game::ArenaGamePlugin, view::ArenaViewPlugin));
+    if predicting() {
+        app.add_plugins(predict::ArenaPredictionPlugin);
+    }
     app.finish();
     app.cleanup();
     app
@@ -228,12 +261,12 @@ impl HostRecord {
             let count = self.changes.entry(slot).or_default();
             *count += 1;
             let change = (slot, *count);
-            let Some(&(_, asked)) = book.written.get(&change) else {
+            let Some(written) = book.written.get(&change) else {
                 panic!("the host moved slot {slot} on its own: {stride:?}");
             };
             assert_eq!(
                 stride.step[0].signum(),
-                i16::from(asked),
+                i16::from(written.move_x),
                 "the host's stride {stride:?} is not change {change:?}: the bench is out of step"
             );
             self.applied.insert(change, (now, stride.since));
@@ -250,6 +283,8 @@ struct Viewer {
     /// Changes held and not yet drawn, with when they were held.
     pending: Vec<(Change, u32, Instant)>,
     drawn: HashSet<Change>,
+    /// With prediction: the next own change to see drawn.
+    next_own: u32,
     /// Last frame's drawn tick, time and positions.
     last: Option<(f64, Instant, HashMap<u8, Vec2>)>,
 }
@@ -287,6 +322,18 @@ fn watch_viewer(
     let Some(tick) = app.world().resource::<DrawClock>().tick else {
         return;
     };
+    let mut samples = samples;
+    // The own player's drawn tick, in the client's ticks, when predicting.
+    let predicted = app
+        .world()
+        .get_resource::<Prediction>()
+        .and_then(|prediction| {
+            let overstep = app
+                .world()
+                .resource::<Time<Fixed>>()
+                .overstep_fraction_f64();
+            prediction.drawn(overstep).map(|(tick, _)| tick)
+        });
     let mut players = app.world_mut().query::<(&Player, &StrideTrail, &DrawnAt)>();
     let mut positions = HashMap::new();
     for (player, trail, drawn) in players.iter(app.world()) {
@@ -300,12 +347,32 @@ fn watch_viewer(
         if viewer.held.insert(slot, newest) == Some(newest) {
             continue;
         }
+        if slot == own_slot && predicted.is_some() {
+            // Drawn from the prediction: see below.
+            continue;
+        }
         if let Some(&count) = host.by_since.get(&(slot, newest.since)) {
             viewer.pending.push(((slot, count), newest.since, now));
         }
     }
+    // With prediction, the own player is drawn between the last two
+    // predicted ticks: a change shows once that passes its tick.
+    if let Some(drawn_tick) = predicted {
+        loop {
+            let change = (own_slot, viewer.next_own + 1);
+            let Some(written) = book.written.get(&change) else {
+                break;
+            };
+            if drawn_tick <= f64::from(written.tick) - 1.0 {
+                break;
+            }
+            viewer.next_own += 1;
+            if let Some(samples) = samples.as_deref_mut() {
+                samples.own.push(ms(written.at, now));
+            }
+        }
+    }
     let delay = app.world().resource::<DrawClock>().playout.delay_ticks();
-    let mut samples = samples;
     // Drawn: the drawn tick has passed the tick before the change's (the
     // player's position on the change's tick is already moved).
     let mut still_pending = Vec::new();
@@ -317,11 +384,12 @@ fn watch_viewer(
         if !viewer.drawn.insert(change) {
             continue;
         }
-        let (Some(&(written, _)), Some(&(applied, _))) =
+        let (Some(written), Some(&(applied, _))) =
             (book.written.get(&change), host.applied.get(&change))
         else {
             continue;
         };
+        let written = written.at;
         if let Some(samples) = samples.as_deref_mut() {
             let total = ms(written, now);
             if change.0 == own_slot {
@@ -439,8 +507,20 @@ fn main() {
     let mut host = HostRecord::default();
     let mut viewers: Vec<Viewer> = (0..CLIENTS).map(|_| Viewer::default()).collect();
     let mut next_rtt = start + WARM_UP;
+    let mut was_measuring = false;
     while start.elapsed() < WARM_UP + MEASURED {
         let measuring = start.elapsed() >= WARM_UP;
+        if measuring && !was_measuring {
+            // Predictions are counted over the measured seconds only.
+            for app in &mut apps[1..] {
+                if let Some(mut prediction) = app.world_mut().get_resource_mut::<Prediction>() {
+                    prediction.checked = 0;
+                    prediction.wrong = 0;
+                    prediction.largest_correction_px = 0.0;
+                }
+            }
+        }
+        was_measuring = measuring;
         for (index, app) in apps.iter_mut().enumerate() {
             app.update();
             let book = book.lock().expect("the book");
@@ -473,12 +553,37 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    report(&mut samples, queue, rtt, svg_path.as_deref());
+    let predictions: Vec<&Prediction> = apps[1..]
+        .iter()
+        .filter_map(|app| app.world().get_resource::<Prediction>())
+        .collect();
+    let mispredicted = (!predictions.is_empty()).then(|| Mispredicted {
+        checked: predictions.iter().map(|p| p.checked).sum(),
+        wrong: predictions.iter().map(|p| p.wrong).sum(),
+        largest_correction_px: predictions
+            .iter()
+            .map(|p| p.largest_correction_px)
+            .fold(0.0, f32::max),
+    });
+    report(&mut samples, queue, rtt, mispredicted, svg_path.as_deref());
     drop(apps);
     drop(server);
 }
 
-fn report(samples: &mut Samples, mut queue: Vec<usize>, mut rtt: Vec<f64>, svg: Option<&str>) {
+/// How the clients' predictions of their own movement fared.
+struct Mispredicted {
+    checked: u64,
+    wrong: u64,
+    largest_correction_px: f32,
+}
+
+fn report(
+    samples: &mut Samples,
+    mut queue: Vec<usize>,
+    mut rtt: Vec<f64>,
+    mispredicted: Option<Mispredicted>,
+    svg: Option<&str>,
+) {
     assert!(
         !samples.seen.is_empty() && !samples.own.is_empty(),
         "no change was drawn: the game did not run"
@@ -505,7 +610,14 @@ fn report(samples: &mut Samples, mut queue: Vec<usize>, mut rtt: Vec<f64>, svg: 
             "input_to_seen (drawn, by the 4 other clients)",
             &samples.seen,
         ),
-        ("own_echo (drawn, by the client itself)", &samples.own),
+        (
+            if mispredicted.is_some() {
+                "own_echo (drawn by the client itself, predicted)"
+            } else {
+                "own_echo (drawn by the client itself)"
+            },
+            &samples.own,
+        ),
         (
             "input_to_held (the state, before drawing)",
             &samples.seen_held,
@@ -563,12 +675,30 @@ fn report(samples: &mut Samples, mut queue: Vec<usize>, mut rtt: Vec<f64>, svg: 
         samples.clock_stalls,
     );
     if let Some(path) = svg {
-        std::fs::write(path, chart(&samples.seen, &samples.seen_held))
+        let (delay, spread) = added_delay();
+        let context = format!(
+            "{} ± {} ms added one way, round trip p50 {:.1} ms",
+            delay.as_millis(),
+            spread.as_millis(),
+            percentile(&rtt, 50.0)
+        );
+        std::fs::write(path, chart(&samples.seen, &samples.seen_held, &context))
             .unwrap_or_else(|error| panic!("cannot write {path}: {error}"));
         println!("chart written to {path}");
     }
+    let prediction = mispredicted.map_or(String::new(), |m| {
+        let pct = 100.0 * m.wrong as f64 / m.checked.max(1) as f64;
+        println!(
+            "prediction: {} of {} predicted ticks differed from the host's state ({pct:.2} %); largest correction {:.1} px",
+            m.wrong, m.checked, m.largest_correction_px
+        );
+        format!(
+            " mispredicted_pct={pct:.2} largest_correction_px={:.1}",
+            m.largest_correction_px
+        )
+    });
     println!(
-        "input_to_seen_p50_ms={:.1} input_to_seen_p95_ms={:.1} own_echo_p95_ms={:.1} host_queue_wait_p95_ticks={queue_p95} rtt_p50_ms={:.1} stutter_frames_pct={stutter_pct:.2}",
+        "input_to_seen_p50_ms={:.1} input_to_seen_p95_ms={:.1} own_echo_p95_ms={:.1} host_queue_wait_p95_ticks={queue_p95} rtt_p50_ms={:.1} stutter_frames_pct={stutter_pct:.2}{prediction}",
         percentile(&samples.seen, 50.0),
         percentile(&samples.seen, 95.0),
         percentile(&samples.own, 95.0),
@@ -578,18 +708,21 @@ fn report(samples: &mut Samples, mut queue: Vec<usize>, mut rtt: Vec<f64>, svg: 
 
 /// The distributions of input to drawn and input to held, as an SVG
 /// histogram (2 ms bins), with the p50 and p95 of the drawn one marked.
-fn chart(drawn: &[f64], held: &[f64]) -> String {
+fn chart(drawn: &[f64], held: &[f64], context: &str) -> String {
     const BIN_MS: f64 = 2.0;
     const WIDTH: f64 = 640.0;
     const HEIGHT: f64 = 300.0;
-    const LEFT: f64 = 50.0;
+    const LEFT: f64 = 30.0;
     const BOTTOM: f64 = 40.0;
-    let max_ms = drawn.iter().chain(held).copied().fold(0.0, f64::max);
-    let bins = (max_ms / BIN_MS).ceil() as usize + 1;
+    // The axis spans the samples, in whole tens of ms.
+    let all = || drawn.iter().chain(held).copied();
+    let low = (all().fold(f64::INFINITY, f64::min) / 10.0).floor() * 10.0;
+    let high = (all().fold(0.0, f64::max) / 10.0).ceil() * 10.0 + 10.0;
+    let bins = ((high - low) / BIN_MS).ceil() as usize;
     let histogram = |list: &[f64]| {
         let mut counts = vec![0usize; bins];
         for &value in list {
-            counts[(value / BIN_MS) as usize] += 1;
+            counts[(((value - low) / BIN_MS) as usize).min(bins - 1)] += 1;
         }
         counts
     };
@@ -602,37 +735,43 @@ fn chart(drawn: &[f64], held: &[f64]) -> String {
         .unwrap_or(1)
         .max(1) as f64;
     let plot_w = WIDTH - LEFT - 20.0;
-    let plot_h = HEIGHT - BOTTOM - 30.0;
-    let x = |ms: f64| LEFT + ms / (bins as f64 * BIN_MS) * plot_w;
-    let y = |count: f64| 30.0 + plot_h - count / top * plot_h;
+    let plot_h = HEIGHT - BOTTOM - 50.0;
+    let x = |ms: f64| LEFT + (ms - low) / (high - low) * plot_w;
+    let y = |count: f64| 50.0 + plot_h - count / top * plot_h;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"18\">Input to seen by the other clients, ms ({} changes): held (grey) and drawn (blue)</text>\n",
-        drawn.len()
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Input to seen by the other clients ({} changes), ms: {context}</text>\n\
+         <rect x=\"{LEFT}\" y=\"28\" width=\"10\" height=\"10\" fill=\"#bbbbbb\"/><text x=\"{}\" y=\"37\">state held</text>\n\
+         <rect x=\"{}\" y=\"28\" width=\"10\" height=\"10\" fill=\"#3b78c4\"/><text x=\"{}\" y=\"37\">drawn</text>\n",
+        drawn.len(),
+        LEFT + 14.0,
+        LEFT + 100.0,
+        LEFT + 114.0,
     );
     for (counts, colour) in [(&held_counts, "#bbbbbb"), (&drawn_counts, "#3b78c4")] {
         for (bin, &count) in counts.iter().enumerate() {
             if count == 0 {
                 continue;
             }
-            let left = x(bin as f64 * BIN_MS);
-            let width = (x(BIN_MS) - x(0.0)).max(1.0) - 1.0;
+            let left = x(low + bin as f64 * BIN_MS);
+            let width = (x(low + BIN_MS) - x(low)).max(1.0) - 1.0;
             svg += &format!(
-                "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.8\"/>\n",
+                "<rect x=\"{left:.1}\" y=\"{:.1}\" width=\"{width:.1}\" height=\"{:.1}\" fill=\"{colour}\" fill-opacity=\"0.75\"/>\n",
                 y(count as f64),
                 y(0.0) - y(count as f64)
             );
         }
     }
-    for (p, label) in [(50.0, "p50"), (95.0, "p95")] {
+    for (p, label, row) in [(50.0, "p50", 0.0), (95.0, "p95", 14.0)] {
         let at = percentile(drawn, p);
         svg += &format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"30\" y2=\"{1:.1}\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n\
-             <text x=\"{2:.1}\" y=\"42\" fill=\"#c0392b\">{label} {at:.1}</text>\n",
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"50\" y2=\"{1:.1}\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n\
+             <text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"#c0392b\" text-anchor=\"end\">{label} {at:.1}</text>\n",
             x(at),
             y(0.0),
-            x(at) + 3.0
+            x(at) - 3.0,
+            62.0 + row
         );
     }
     let axis_y = y(0.0);
@@ -640,9 +779,9 @@ fn chart(drawn: &[f64], held: &[f64]) -> String {
         "<line x1=\"{LEFT}\" x2=\"{:.1}\" y1=\"{axis_y:.1}\" y2=\"{axis_y:.1}\" stroke=\"black\"/>\n",
         LEFT + plot_w
     );
-    let step = if max_ms > 100.0 { 20.0 } else { 10.0 };
-    let mut tick = 0.0;
-    while tick <= bins as f64 * BIN_MS {
+    let step = if high - low > 100.0 { 20.0 } else { 10.0 };
+    let mut tick = low;
+    while tick <= high {
         svg += &format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{tick:.0}</text>\n",
             x(tick),
@@ -651,7 +790,7 @@ fn chart(drawn: &[f64], held: &[f64]) -> String {
         tick += step;
     }
     svg += &format!(
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ms</text>\n</svg>\n",
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">ms from the key press (the input written) to the frame</text>\n</svg>\n",
         LEFT + plot_w / 2.0,
         HEIGHT - 4.0
     );

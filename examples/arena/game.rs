@@ -121,6 +121,10 @@ pub struct Stride {
     pub step: [i16; 2],
     /// The tick of `origin`.
     pub since: u32,
+    /// The player's own tick counter (`ShippedInputTick`) of the input the
+    /// host applied on tick `since`; 0 for the host's player or before its
+    /// first input. A client predicting its own player pairs ticks by it.
+    pub input_tick: u32,
 }
 
 impl Stride {
@@ -141,6 +145,11 @@ fn straight_line(origin: [i16; 2], step: [i16; 2], since: u32, tick: u32) -> [i3
         i32::from(origin[0]) + i32::from(step[0]) * age,
         i32::from(origin[1]) + i32::from(step[1]) * age,
     ]
+}
+
+/// A position in decipixels, in pixels.
+pub fn units_to_px(units: [i32; 2]) -> Vec2 {
+    Vec2::new(units[0] as f32, units[1] as f32) / UNITS_PER_PX as f32
 }
 
 /// [`straight_line`] at a fractional tick, in pixels, for drawing.
@@ -270,6 +279,7 @@ fn give_body(
             origin: [x, y],
             step: [0, 0],
             since: 0,
+            input_tick: 0,
         },
         Health(MAX_HEALTH),
         Gun {
@@ -287,11 +297,12 @@ fn give_body(
 /// respawned), and its health when it changed. Only those cost bytes.
 fn send_bodies(
     rules: Res<ArenaRules>,
+    inputs: Res<PlayerInputs<ArenaInput>>,
     clock: Single<&ArenaClock>,
-    mut players: Query<(&Body, &mut Stride, &mut Health)>,
+    mut players: Query<(&Player, &Body, &mut Stride, &mut Health)>,
 ) {
     let tick = clock.tick;
-    for (body, mut stride, mut health) in &mut players {
+    for (player, body, mut stride, mut health) in &mut players {
         let now = [i32::from(body.x), i32::from(body.y)];
         if stride.units_at(tick) != now {
             // The step it took this tick, from where its stride had it on
@@ -309,6 +320,7 @@ fn send_bodies(
                     [0, 0]
                 },
                 since: tick,
+                input_tick: inputs.input_tick(player.slot).unwrap_or(0),
             };
         }
         health.set_if_neq(Health(body.health));
@@ -355,7 +367,6 @@ fn move_players(
     inputs: Res<PlayerInputs<ArenaInput>>,
     mut players: Query<(&Player, &mut Body, &mut Gun)>,
 ) {
-    let limit = (HALF_SIZE - PLAYER_RADIUS) * UNITS_PER_PX as f32;
     for (player, mut body, mut gun) in &mut players {
         let Some(input) = inputs.get(player.slot).copied() else {
             continue;
@@ -365,15 +376,7 @@ fn move_players(
             continue;
         }
         gun.aim = (dx, dy);
-        // Diagonals at the same speed, rounded to whole decipixels.
-        let scale = if dx != 0 && dy != 0 {
-            core::f32::consts::FRAC_1_SQRT_2
-        } else {
-            1.0
-        };
-        let step = (rules.player_speed as f32 * scale).round() as i32;
-        let x = (i32::from(body.x) + step * i32::from(dx)).clamp(-limit.x as i32, limit.x as i32);
-        let y = (i32::from(body.y) + step * i32::from(dy)).clamp(-limit.y as i32, limit.y as i32);
+        let [x, y] = walk([i32::from(body.x), i32::from(body.y)], input, &rules);
         // Only a real move touches the component: a still player costs no bytes.
         body.set_if_neq(Body {
             x: x as i16,
@@ -381,6 +384,27 @@ fn move_players(
             health: body.health,
         });
     }
+}
+
+/// Where a player at `from` (decipixels) is after one tick of `input`:
+/// the host's rule, and a predicting client's.
+pub fn walk(from: [i32; 2], input: ArenaInput, rules: &ArenaRules) -> [i32; 2] {
+    let (dx, dy) = (input.move_x.signum(), input.move_y.signum());
+    if dx == 0 && dy == 0 {
+        return from;
+    }
+    let limit = (HALF_SIZE - PLAYER_RADIUS) * UNITS_PER_PX as f32;
+    // Diagonals at the same speed, rounded to whole decipixels.
+    let scale = if dx != 0 && dy != 0 {
+        core::f32::consts::FRAC_1_SQRT_2
+    } else {
+        1.0
+    };
+    let step = (rules.player_speed as f32 * scale).round() as i32;
+    [
+        (from[0] + step * i32::from(dx)).clamp(-limit.x as i32, limit.x as i32),
+        (from[1] + step * i32::from(dy)).clamp(-limit.y as i32, limit.y as i32),
+    ]
 }
 
 fn fire(

@@ -3,7 +3,18 @@
 //! `cargo run --example arena` opens a window with the lobby: host a game
 //! and share its code or link, or join one by code. WASD or arrows move,
 //! space shoots; a player at zero health respawns. The host simulates; the
-//! clients draw what it replicates, smoothed between updates.
+//! clients draw what it replicates at a smooth playout clock (`view.rs`),
+//! and with `--predict` draw their own player ahead (`predict.rs`).
+//!
+//! Shots are judged in host time, with no lag compensation: a bullet hits
+//! whoever the host's own simulation has within reach on that tick. A
+//! client sees the others about half a round trip plus its playout delay
+//! in the past, and its shot leaves half a round trip after the key, so at
+//! a 100 ms round trip a target that keeps walking (240 px/s) is about
+//! 28 px from where the shooter saw it (a player is 40 px across). We keep
+//! it: bullets are slow (600 px/s) and led anyway, and what the host
+//! simulates is what happened (no client can claim a hit it did not make,
+//! and the host keeps no history to rewind).
 //!
 //! Headless modes serve tests, benchmarks and dedicated hosts:
 //! `--headless --host`, `--headless --join CODE`, `--bots N`; see `--help`.
@@ -13,6 +24,7 @@ mod controls;
 mod executor;
 mod game;
 mod options;
+mod predict;
 mod render;
 mod view;
 
@@ -98,6 +110,16 @@ fn settings(options: &Options) -> P2pSettings {
 /// servers of `settings` (also used for in-process bots, which get their
 /// host's settings).
 pub fn arena_app(options: Options, settings: P2pSettings) -> App {
+    // A browser page has no headless, scripted or timed modes: said as
+    // constants, so that their code is left out of the download.
+    #[cfg(target_family = "wasm")]
+    let options = Options {
+        headless: false,
+        bot: false,
+        report_players: false,
+        quit_after: None,
+        ..options
+    };
     let mut app = App::new();
     // Before the plugin, which reads the tick rate from it.
     app.insert_resource(settings.clone());
@@ -136,6 +158,9 @@ pub fn arena_app(options: Options, settings: P2pSettings) -> App {
         }
     }
     app.add_plugins(game::ArenaGamePlugin);
+    if options.predict {
+        app.add_plugins(predict::ArenaPredictionPlugin);
+    }
 
     if options.bot {
         app.add_systems(PreUpdate, controls::play_bot);

@@ -30,6 +30,9 @@ pub struct Options {
     /// Headless: print every player's position and health when they change
     /// (at most 4 times a second), for tests and dedicated-host logs.
     pub report_players: bool,
+    /// A client draws its own player where its inputs take it, at once
+    /// (see `predict.rs`).
+    pub predict: bool,
 }
 
 /// Usage text for `--help`.
@@ -50,6 +53,9 @@ USAGE: cargo run --example arena -- [OPTIONS]
                      none answers at a 127.0.0.1 address
   --no-stun          use no STUN or TURN server, not even the signaling
                      server's (same machine or LAN only; also P2P_NO_STUN=1)
+  --predict          as a client, draw your own player where your keys take
+                     it at once, not a round trip later (the host still
+                     decides; corrections are drawn as they come)
   --report-players   headless: print players' positions as they change
   --quit-after SECS  exit after SECS seconds
 
@@ -69,6 +75,7 @@ impl Options {
                 "--bot" => options.bot = true,
                 "--no-stun" => options.no_stun = true,
                 "--report-players" => options.report_players = true,
+                "--predict" => options.predict = true,
                 "--join" => options.join = Some(value("--join")?),
                 "--server" => options.server = Some(value("--server")?),
                 "--bots" => {
@@ -100,7 +107,8 @@ impl Options {
     }
 
     /// Reads the browser page's URL: `/play/{CODE}` joins, `?host` hosts,
-    /// `start` starts the hosted game at once, `ice=none` uses no STUN or TURN server.
+    /// `start` starts the hosted game at once, `ice=none` uses no STUN or
+    /// TURN server, `predict` predicts one's own movement.
     pub fn from_url(path: &str, query: &str) -> Self {
         let params: Vec<&str> = query.trim_start_matches('?').split('&').collect();
         let join = path
@@ -113,6 +121,7 @@ impl Options {
             start: params.contains(&"start"),
             join,
             no_stun: params.contains(&"ice=none"),
+            predict: params.contains(&"predict"),
             ..Default::default()
         }
     }
@@ -152,6 +161,8 @@ mod tests {
         assert!(started.host && started.start && started.no_stun);
         assert!(parse(&["--host", "--start"]).unwrap().start);
         assert!(Options::from_url("/play/ABC234", "?ice=none").no_stun);
+        assert!(Options::from_url("/play/ABC234", "?predict").predict);
+        assert!(parse(&["--join", "ABC234", "--predict"]).unwrap().predict);
         assert_eq!(Options::from_url("/", ""), Options::default());
     }
 }

@@ -17,6 +17,8 @@
 //! held, the newest stride goes on (a straight line), which is what the
 //! host does unless the player turns. A bullet is drawn where its straight
 //! flight puts it, and hidden until the tick drawn reaches its firing.
+//! With prediction on (`predict.rs`), a client draws its own player ahead,
+//! where its own inputs took it.
 
 use std::collections::VecDeque;
 
@@ -25,8 +27,12 @@ use bevy_p2p_multiplayer::{
     playout::{PlayoutClock, PlayoutSettings},
     prelude::*,
 };
+use bevy_replicon::prelude::ClientSystems;
 
-use crate::game::{ArenaClock, Bullet, Stride, TICK_HZ, UNITS_PER_PX};
+use crate::{
+    game::{ArenaClock, Bullet, Stride, TICK_HZ, units_to_px},
+    predict::Prediction,
+};
 
 /// Strides kept per player: a quarter of a second of turning every tick,
 /// far more than the delay a client draws behind.
@@ -37,17 +43,17 @@ pub struct ArenaViewPlugin;
 
 impl Plugin for ArenaViewPlugin {
     fn build(&self, app: &mut App) {
-        app.init_resource::<DrawClock>().add_systems(
-            Update,
-            (
-                follow_strides,
-                advance_draw_clock,
-                place_players,
-                place_bullets,
-            )
-                .chain()
-                .in_set(ArenaViewSystems),
-        );
+        app.init_resource::<DrawClock>()
+            // As soon as a client receives them, so that the prediction
+            // (`FixedUpdate`) pairs the clock with the strides of the same
+            // tick; and again before drawing, for the host's own.
+            .add_systems(PreUpdate, follow_strides.after(ClientSystems::Receive))
+            .add_systems(
+                Update,
+                (follow_strides, place_scene)
+                    .chain()
+                    .in_set(ArenaViewSystems),
+            );
     }
 }
 
@@ -115,9 +121,7 @@ impl StrideTrail {
         let before = tick.floor();
         let from = self.units_at(before as u32)?;
         let to = self.units_at((before as u32).wrapping_add(1))?;
-        let px =
-            |units: [i32; 2]| Vec2::new(units[0] as f32, units[1] as f32) / UNITS_PER_PX as f32;
-        Some(px(from).lerp(px(to), (tick - before) as f32))
+        Some(units_to_px(from).lerp(units_to_px(to), (tick - before) as f32))
     }
 }
 
@@ -141,46 +145,62 @@ fn follow_strides(
     }
 }
 
-fn advance_draw_clock(
+/// One system for the whole scene (fewer systems, a smaller browser
+/// download): the tick to draw, then every player and bullet at it.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a Bevy system's parameters are its inputs"
+)]
+fn place_scene(
+    mut commands: Commands,
     time: Res<Time<Real>>,
     fixed: Res<Time<Fixed>>,
     role: Option<Res<Role>>,
+    session: Res<Session>,
+    prediction: Option<Res<Prediction>>,
     clock: Query<&ArenaClock>,
     mut draw: ResMut<DrawClock>,
+    mut players: Query<(&Player, &StrideTrail, &mut DrawnAt)>,
+    mut bullets: Query<(Entity, &Bullet, Option<&mut DrawnAt>), Without<Player>>,
 ) {
     let Some(clock) = clock.iter().next() else {
-        draw.tick = None;
+        // Between games: the next game's clock starts afresh, and a
+        // playout clock that held a later tick would wait for it forever.
+        let settings = *draw.playout.settings();
+        *draw = DrawClock {
+            playout: PlayoutClock::new(settings),
+            tick: None,
+        };
         return;
     };
+    let overstep = fixed.overstep_fraction_f64();
     draw.tick = if role.as_deref() == Some(&Role::Host) {
-        Some(f64::from(clock.tick) - 1.0 + fixed.overstep_fraction_f64())
+        Some(f64::from(clock.tick) - 1.0 + overstep)
     } else {
         let now = time.elapsed_secs_f64();
         draw.playout.observe(clock.tick, now);
         draw.playout.advance(now)
     };
-}
-
-fn place_players(draw: Res<DrawClock>, mut players: Query<(&StrideTrail, &mut DrawnAt)>) {
     let Some(tick) = draw.tick else {
         return;
     };
-    for (trail, mut drawn) in &mut players {
-        drawn.set_if_neq(DrawnAt(trail.position_at(tick)));
-    }
-}
 
-fn place_bullets(
-    mut commands: Commands,
-    draw: Res<DrawClock>,
-    mut bullets: Query<(Entity, &Bullet, Option<&mut DrawnAt>)>,
-) {
-    let tick = draw.tick;
+    // A predicting client draws its own player where its inputs took it,
+    // between its last two ticks (see `predict.rs`).
+    let predicted = prediction
+        .as_deref()
+        .and_then(|prediction| prediction.drawn(overstep))
+        .map(|(_, at)| at);
+    for (player, trail, mut drawn) in &mut players {
+        let at = match predicted {
+            Some(at) if Some(player.slot) == session.local_slot => Some(at),
+            _ => trail.position_at(tick),
+        };
+        drawn.set_if_neq(DrawnAt(at));
+    }
+
     for (entity, bullet, drawn) in &mut bullets {
-        let at = DrawnAt(
-            tick.filter(|&tick| tick >= f64::from(bullet.fired_at))
-                .map(|tick| bullet.position_at(tick)),
-        );
+        let at = DrawnAt((tick >= f64::from(bullet.fired_at)).then(|| bullet.position_at(tick)));
         match drawn {
             Some(mut drawn) => {
                 drawn.set_if_neq(at);
@@ -204,12 +224,14 @@ mod tests {
             origin: [0, 0],
             step: [10, 0],
             since: 0,
+            input_tick: 0,
         });
         // On tick 10 it has turned up: one step up from x = 90.
         trail.push(super::Stride {
             origin: [90, 10],
             step: [0, 10],
             since: 10,
+            input_tick: 0,
         });
         let at = |x, y| Some(super::Vec2::new(x, y));
         assert_eq!(trail.position_at(8.5), at(8.5, 0.0));

@@ -735,15 +735,16 @@ fn chart(drawn: &[f64], held: &[f64], context: &str) -> String {
         .unwrap_or(1)
         .max(1) as f64;
     let plot_w = WIDTH - LEFT - 20.0;
-    let plot_h = HEIGHT - BOTTOM - 50.0;
+    let plot_h = HEIGHT - BOTTOM - 64.0;
     let x = |ms: f64| LEFT + (ms - low) / (high - low) * plot_w;
-    let y = |count: f64| 50.0 + plot_h - count / top * plot_h;
+    let y = |count: f64| 64.0 + plot_h - count / top * plot_h;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" font-family=\"sans-serif\" font-size=\"12\">\n\
          <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Input to seen by the other clients ({} changes), ms: {context}</text>\n\
-         <rect x=\"{LEFT}\" y=\"28\" width=\"10\" height=\"10\" fill=\"#bbbbbb\"/><text x=\"{}\" y=\"37\">state held</text>\n\
-         <rect x=\"{}\" y=\"28\" width=\"10\" height=\"10\" fill=\"#3b78c4\"/><text x=\"{}\" y=\"37\">drawn</text>\n",
+         <text x=\"{LEFT}\" y=\"18\" font-size=\"14\">Input to seen by the other clients ({} changes), ms</text>\n\
+         <text x=\"{LEFT}\" y=\"34\">{context}</text>\n\
+         <rect x=\"{LEFT}\" y=\"42\" width=\"10\" height=\"10\" fill=\"#bbbbbb\"/><text x=\"{}\" y=\"51\">state held</text>\n\
+         <rect x=\"{}\" y=\"42\" width=\"10\" height=\"10\" fill=\"#3b78c4\"/><text x=\"{}\" y=\"51\">drawn</text>\n",
         drawn.len(),
         LEFT + 14.0,
         LEFT + 100.0,
@@ -766,12 +767,12 @@ fn chart(drawn: &[f64], held: &[f64], context: &str) -> String {
     for (p, label, row) in [(50.0, "p50", 0.0), (95.0, "p95", 14.0)] {
         let at = percentile(drawn, p);
         svg += &format!(
-            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"50\" y2=\"{1:.1}\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n\
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"64\" y2=\"{1:.1}\" stroke=\"#c0392b\" stroke-dasharray=\"4 3\"/>\n\
              <text x=\"{2:.1}\" y=\"{3:.1}\" fill=\"#c0392b\" text-anchor=\"end\">{label} {at:.1}</text>\n",
             x(at),
             y(0.0),
             x(at) - 3.0,
-            62.0 + row
+            76.0 + row
         );
     }
     let axis_y = y(0.0);

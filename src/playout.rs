@@ -38,8 +38,11 @@ pub struct PlayoutSettings {
     /// Host ticks per second (the plugin's fixed rate, 60 by default).
     pub tick_hz: f64,
     /// The least delay behind the newest tick, in ticks, however clean the
-    /// link: a frame's worth, so that a tick arriving a little late is not
-    /// already needed.
+    /// link. A client sees a tick only at its next frame, so even on
+    /// loopback ticks show up to a frame late; with half a tick the latency
+    /// benchmark counted 0.05 % of frames with a drawn step up to 2.6 px off
+    /// (a start or stop drawn from a guess, then corrected), with one tick
+    /// none, for about 8 ms more.
     pub min_delay_ticks: f64,
     /// The most delay, in ticks: a link worse than this stutters rather
     /// than adding more.
@@ -59,7 +62,7 @@ impl Default for PlayoutSettings {
     fn default() -> Self {
         Self {
             tick_hz: 60.0,
-            min_delay_ticks: 0.5,
+            min_delay_ticks: 1.0,
             max_delay_ticks: 12.0,
             deviations: 3.0,
             max_slew: 0.1,
@@ -242,14 +245,16 @@ mod tests {
         let mut clean = PlayoutClock::default();
         play(&mut clean, 5.0, |_| 0.050);
         let mut jittery = PlayoutClock::default();
-        // 50 ms ± 10 ms, a fixed pseudo-random pattern.
+        // 50 ms ± 20 ms, a fixed pseudo-random pattern.
         let frames = play(&mut jittery, 5.0, |tick| {
-            0.040 + f64::from(tick.wrapping_mul(2_654_435_761) % 1000) / 1000.0 * 0.020
+            0.030 + f64::from(tick.wrapping_mul(2_654_435_761) % 1000) / 1000.0 * 0.040
         });
-        // ± 0.6 ticks: its mean deviation is 0.3 ticks, three are 0.9.
+        // ± 1.2 ticks: three mean deviations of the arrivals, as the clock
+        // sees them (late ticks are seen together), are over the least
+        // delay a clean link gets, and under the spread.
         assert_eq!(clean.delay_ticks(), clean.settings().min_delay_ticks);
         assert!(
-            (0.7..1.5).contains(&jittery.delay_ticks()),
+            (1.15..2.4).contains(&jittery.delay_ticks()),
             "jittery {} vs clean {}",
             jittery.delay_ticks(),
             clean.delay_ticks()
@@ -258,7 +263,7 @@ mod tests {
         assert_eq!(uneven_frames(late), 0);
         // It draws only ticks it holds, or at most its allowance past them.
         for &(now, drawn) in late {
-            let held = ((now - 0.060) * HZ).floor();
+            let held = ((now - 0.070) * HZ).floor();
             assert!(
                 drawn <= held + 2.0 + 1e-9,
                 "at {now}: drawn {drawn} held >= {held}"

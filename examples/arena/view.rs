@@ -5,7 +5,7 @@
 //! scene, which advances with real time:
 //! - on a client, a [`PlayoutClock`] fed with the replicated [`ArenaClock`]
 //!   says which: behind the newest tick by what the link's jitter needs
-//!   (half a tick on a clean link), never a fixed 100 ms;
+//!   (a tick on a clean link), never a fixed 100 ms;
 //! - on the host, one tick behind its own simulation plus the fixed
 //!   timestep's overstep, so that it draws between two ticks it has
 //!   simulated and never guesses.

@@ -15,10 +15,13 @@
 //! differently: its view's drawn tick has passed the tick the host applied
 //! the change on, with the host's new stride held. For the four other
 //! clients (seen) and the client itself (own echo). Its parts, from clocks
-//! shared by all apps in the process: write to host applied (the client's
-//! wait for its tick and send, the network, the host's input queue and its
-//! tick), host applied to client holds it (replication send, the network,
-//! the client's apply), held to drawn (the view's playout delay).
+//! shared by all apps in the process: written to handed to the links (the
+//! end of the client's update, when replicon has sent its input batch),
+//! handed to host applied (the network, the host's frame, its input queue
+//! and its tick), host applied to client holds it (replication send, the
+//! network, the client's frame and apply), held to drawn (the view's
+//! playout delay). The host's input queue depth and the round trip are
+//! printed beside them.
 //!
 //! Stutter: every frame of every client, for every other player, the drawn
 //! position's step is compared with the step of the host's true path over
@@ -101,6 +104,11 @@ struct Written {
 #[derive(Default)]
 struct Book {
     written: HashMap<Change, Written>,
+    /// Changes written during the app update running now.
+    unsent: Vec<Change>,
+    /// When the update that wrote each change ended: its input batch was
+    /// handed to the links by then (replicon sends in `PostUpdate`).
+    sent: HashMap<Change, Instant>,
 }
 
 /// On a client: its scripted walk, and its count of changes.
@@ -132,7 +140,8 @@ fn play_script(
     if move_x != local.move_x {
         script.changes += 1;
         let change = (script.slot, script.changes);
-        script.book.lock().expect("the book").written.insert(
+        let mut book = script.book.lock().expect("the book");
+        book.written.insert(
             change,
             Written {
                 at: Instant::now(),
@@ -141,6 +150,7 @@ fn play_script(
                 tick: shipped.0.wrapping_add(1),
             },
         );
+        book.unsent.push(change);
     }
     **local = ArenaInput {
         move_x,
@@ -294,7 +304,8 @@ struct Samples {
     seen: Vec<f64>,
     own: Vec<f64>,
     seen_held: Vec<f64>,
-    write_to_applied: Vec<f64>,
+    write_to_sent: Vec<f64>,
+    sent_to_applied: Vec<f64>,
     applied_to_held: Vec<f64>,
     held_to_drawn: Vec<f64>,
     frames: u64,
@@ -397,7 +408,10 @@ fn watch_viewer(
             } else {
                 samples.seen.push(total);
                 samples.seen_held.push(ms(written, held_at));
-                samples.write_to_applied.push(ms(written, applied));
+                if let Some(&sent) = book.sent.get(&change) {
+                    samples.write_to_sent.push(ms(written, sent));
+                    samples.sent_to_applied.push(ms(sent, applied));
+                }
                 samples.applied_to_held.push(ms(applied, held_at));
                 samples.held_to_drawn.push(ms(held_at, now));
             }
@@ -523,7 +537,11 @@ fn main() {
         was_measuring = measuring;
         for (index, app) in apps.iter_mut().enumerate() {
             app.update();
-            let book = book.lock().expect("the book");
+            let mut book = book.lock().expect("the book");
+            let now = Instant::now();
+            let unsent = std::mem::take(&mut book.unsent);
+            book.sent
+                .extend(unsent.into_iter().map(|change| (change, now)));
             if index == 0 {
                 host.watch(app, &book);
                 if measuring {
@@ -592,7 +610,8 @@ fn report(
         &mut samples.seen,
         &mut samples.own,
         &mut samples.seen_held,
-        &mut samples.write_to_applied,
+        &mut samples.write_to_sent,
+        &mut samples.sent_to_applied,
         &mut samples.applied_to_held,
         &mut samples.held_to_drawn,
         &mut samples.playout_delay_ticks,
@@ -637,8 +656,12 @@ fn report(
     println!("parts of input_to_seen, ms, p50 / p95:");
     for (what, list) in [
         (
-            "  written -> host applied (client tick and send, network, host queue, host tick)",
-            &samples.write_to_applied,
+            "  written -> handed to the links (the rest of the client's frame)",
+            &samples.write_to_sent,
+        ),
+        (
+            "  handed to the links -> host applied (network, host's frame and input queue, host tick)",
+            &samples.sent_to_applied,
         ),
         (
             "  host applied -> client holds (replication send, network, client apply)",
